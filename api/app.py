@@ -1,0 +1,82 @@
+"""The ASGI application: wiring in one lifespan, errors never a 500."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from redis.asyncio import BlockingConnectionPool, Redis
+from starlette.requests import Request
+from starlette.responses import Response
+
+from api.routes import router, unavailable
+from api.settings import ApiSettings
+from api.store import RedisPageReader
+
+logger = logging.getLogger(__name__)
+
+
+def connect(settings: ApiSettings) -> Redis:
+    """A Redis client on a blocking pool (waits for a free connection, then errors)."""
+    pool = BlockingConnectionPool.from_url(
+        settings.redis_url,
+        max_connections=settings.redis_max_connections,
+        timeout=settings.redis_timeout_s,
+        socket_timeout=settings.redis_timeout_s,
+        socket_connect_timeout=settings.redis_timeout_s,
+    )
+    return Redis(connection_pool=pool)
+
+
+def create_app(settings: ApiSettings | None = None) -> FastAPI:
+    settings = settings or ApiSettings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        redis = connect(settings)
+        reader = RedisPageReader(redis, settings.key_prefix)
+        app.state.reader = reader
+        follower = asyncio.create_task(reader.follow(settings.generation_refresh_s))
+        try:
+            yield
+        finally:
+            follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follower
+            await redis.aclose()
+
+    app = FastAPI(
+        title="Upcoming meetings",
+        version="2",
+        description="An organization's upcoming meetings, paginated and sorted by start time.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.include_router(router)
+
+    @app.exception_handler(Exception)
+    async def never_a_500(request: Request, exc: Exception) -> Response:
+        logger.exception("unexpected error on %s", request.url.path)
+        return unavailable(request)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            schema.setdefault("components", {})["securitySchemes"] = {
+                "bearerAuth": {"type": "http", "scheme": "bearer"}
+            }
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

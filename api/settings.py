@@ -1,0 +1,25 @@
+"""The API's settings, from the environment (``API_*``, plus the shared ones)."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ApiSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="API_", extra="ignore", frozen=True)
+
+    host: str = "0.0.0.0"
+    port: int = Field(8000, ge=1, le=65535)
+    redis_url: str = Field(
+        "redis://localhost:6379/0", validation_alias=AliasChoices("REDIS_URL", "API_REDIS_URL")
+    )
+    key_prefix: str = Field(
+        "um", min_length=1, validation_alias=AliasChoices("REDIS_KEY_PREFIX", "API_KEY_PREFIX")
+    )
+    redis_timeout_s: float = Field(1.0, gt=0, description="per Redis call; then 503")
+    redis_max_connections: int = Field(64, ge=1)
+    retry_after_s: int = Field(1, ge=0, description="Retry-After of a 503")
+    generation_refresh_s: float = Field(1.0, gt=0)
+    startup_timeout_s: float = Field(30.0, ge=0, description="wait for Redis at start-up")
+    workers: int = Field(1, ge=1)

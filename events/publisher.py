@@ -1,0 +1,76 @@
+"""An async publisher for upstream services.
+
+    async with KafkaEventPublisher("kafka:9092") as publisher:
+        await publisher.publish(event)
+
+Each event is validated (it is a model of the contract), sent to its topic
+with its contract key, and confirmed by all in-sync replicas (``acks=all``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from types import TracebackType
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from events.errors import PublishError
+from events.models import Event
+from events.topics import Topics, event_key
+
+logger = logging.getLogger(__name__)
+
+
+class KafkaEventPublisher:
+    def __init__(self, bootstrap_servers: str, topics: Topics | None = None) -> None:
+        self.topics = topics or Topics()
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap_servers,
+            acks="all",
+            linger_ms=5,
+            max_batch_size=1_048_576,
+        )
+
+    async def start(self) -> None:
+        try:
+            await self._producer.start()
+        except KafkaError as exc:
+            await self._producer.stop()
+            raise PublishError(f"cannot reach the Kafka cluster: {exc}") from exc
+
+    async def stop(self) -> None:
+        await self._producer.stop()
+
+    async def __aenter__(self) -> KafkaEventPublisher:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def publish(self, event: Event) -> None:
+        """Send one event and wait until the broker has it."""
+        await self.publish_many([event])
+
+    async def publish_many(self, events: Iterable[Event]) -> None:
+        """Send events (pipelined, in order per key) and wait for every one."""
+        try:
+            deliveries = [
+                await self._producer.send(
+                    self.topics.for_event(event),
+                    key=event_key(event),
+                    value=event.model_dump_json().encode(),
+                )
+                for event in events
+            ]
+            await asyncio.gather(*deliveries)
+        except KafkaError as exc:
+            raise PublishError(f"publish failed: {exc}") from exc

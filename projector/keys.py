@@ -1,0 +1,113 @@
+"""The Redis key layout, shared by the projector (writer) and the API (reader).
+
+Every key lives under ``<prefix>:<generation>:`` so a rebuild can fill a new
+generation while the API serves the current one. Everything one request or one
+atomic transition touches shares a Redis Cluster hash tag:
+
+    {o<org>}  an organization's lists, documents and tokens (one request)
+    {m<id>}   a meeting's state and registrations (one meeting transition)
+
+Organization keys (``OrgKeys``):
+    start        zset  member -> start ms      the organization's list, EAP copies included
+    end          zset  member -> end ms        the same meetings by end, for exact counts
+    s:<series>   zset  member -> start ms      one series of that list
+    doc          hash  member -> meeting JSON  rendered exactly as the API returns it
+    meta         hash  member -> "key|series|source"  ordering key of the last write
+    gone         zset  member -> ms removed    tombstones in meta, for pruning
+    from:<hpc>   set   members copied from an HPC organization
+    links        hash  hpc org -> +version linked / -version unlinked (EAP side)
+    eap          hash  eap org -> +version linked / -version unlinked (HPC side)
+    tok          hash  token sha256 -> "1" issued / "0" revoked
+
+Meeting keys (``MeetingKeys``): ``state`` (hash), ``regs`` (registration id ->
+user id, or "x" once canceled), ``users`` (user id -> active registrations).
+
+Global keys: ``current`` (the generation served), ``orgs`` (organizations with
+a list, for pruning), ``token:<sha>`` (which organizations a token was issued
+to, or revoked).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+_ID_WIDTH = 19  # digits of the largest signed 64-bit id
+
+
+def member(meeting_id: int) -> str:
+    """A meeting's sorted-set member: equal start times then sort by id."""
+    return str(meeting_id).zfill(_ID_WIDTH)
+
+
+def current_generation_key(prefix: str) -> str:
+    return f"{prefix}:current"
+
+
+@dataclass(frozen=True, slots=True)
+class OrgKeys:
+    base: str
+
+    @property
+    def start(self) -> str:
+        return f"{self.base}:start"
+
+    @property
+    def end(self) -> str:
+        return f"{self.base}:end"
+
+    @property
+    def doc(self) -> str:
+        return f"{self.base}:doc"
+
+    @property
+    def meta(self) -> str:
+        return f"{self.base}:meta"
+
+    @property
+    def tokens(self) -> str:
+        return f"{self.base}:tok"
+
+    def series(self, series_id: int) -> str:
+        return f"{self.base}:s:{series_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class MeetingKeys:
+    state: str
+
+    @property
+    def regs(self) -> str:
+        return f"{self.state}:r"
+
+    @property
+    def users(self) -> str:
+        return f"{self.state}:u"
+
+
+@dataclass(frozen=True, slots=True)
+class Keyspace:
+    """The keys of one generation of the read model."""
+
+    prefix: str
+    generation: str
+
+    @property
+    def root(self) -> str:
+        return f"{self.prefix}:{self.generation}"
+
+    def org(self, organization_id: int) -> OrgKeys:
+        return OrgKeys(f"{self.root}:{{o{organization_id}}}")
+
+    def meeting(self, meeting_id: int) -> MeetingKeys:
+        return MeetingKeys(f"{self.root}:{{m{meeting_id}}}")
+
+    def token(self, token_sha256: str) -> str:
+        return f"{self.root}:token:{token_sha256}"
+
+    @property
+    def orgs(self) -> str:
+        return f"{self.root}:orgs"
+
+    @property
+    def current(self) -> str:
+        return current_generation_key(self.prefix)

@@ -1,0 +1,27 @@
+-- Free the memory of meetings that have ended, in one organization's slot.
+-- KEYS: start, end, doc, meta, gone
+-- ARGV: base, org, now_ms, tombstone_retention_ms, limit
+-- Ended meetings leave the lists (their tombstone keeps their key); tombstones
+-- older than the retention are dropped. Returns how many entries were freed.
+local start_z, end_z, docs, meta, gone = unpack(KEYS)
+local base, org, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local retention, limit = tonumber(ARGV[4]), tonumber(ARGV[5])
+
+local ended = redis.call('ZRANGEBYSCORE', end_z, '-inf', now, 'LIMIT', 0, limit)
+for _, m in ipairs(ended) do
+  local key, series, source = string.match(redis.call('HGET', meta, m) or '0||', '^([^|]*)|([^|]*)|([^|]*)$')
+  if series ~= '' then redis.call('ZREM', base .. ':s:' .. series, m) end
+  if source ~= '' and source ~= org then redis.call('SREM', base .. ':from:' .. source, m) end
+  redis.call('ZREM', start_z, m)
+  redis.call('ZREM', end_z, m)
+  redis.call('HDEL', docs, m)
+  redis.call('HSET', meta, m, key .. '||')
+  redis.call('ZADD', gone, now, m)
+end
+
+local expired = redis.call('ZRANGEBYSCORE', gone, '-inf', now - retention, 'LIMIT', 0, limit)
+for _, m in ipairs(expired) do
+  redis.call('HDEL', meta, m)
+  redis.call('ZREM', gone, m)
+end
+return #ended + #expired

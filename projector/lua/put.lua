@@ -1,0 +1,47 @@
+-- Write one meeting into one organization's lists, atomic in its slot {o<id>}.
+-- KEYS: start, end, doc, meta, gone, links, eap
+-- ARGV: base, org, member, key, start_ms, end_ms, series, source org, doc
+-- A write applies only when its key beats the key of the last write of that
+-- member (keys are 2*rev+1 for writes, 2*rev for removals). A copy from an HPC
+-- organization applies only while the link to it is in force.
+-- Returns, for the organization's own meetings, the EAP organizations linked
+-- to it now, which need the same write.
+local start_z, end_z, docs, meta, gone, links, eap = unpack(KEYS)
+local base, org, m, key = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local start_ms, end_ms, series, source, doc = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+local own = source == org
+
+if not own and tonumber(redis.call('HGET', links, source) or '0') <= 0 then
+  return {}
+end
+
+local old = redis.call('HGET', meta, m)
+local old_key, old_series, old_source = 0, '', ''
+if old then
+  local k, sid, src = string.match(old, '^([^|]*)|([^|]*)|([^|]*)$')
+  old_key, old_series, old_source = tonumber(k), sid, src
+end
+
+if key > old_key then
+  if old_series ~= '' and old_series ~= series then
+    redis.call('ZREM', base .. ':s:' .. old_series, m)
+  end
+  if old_source ~= '' and old_source ~= org and old_source ~= source then
+    redis.call('SREM', base .. ':from:' .. old_source, m)
+  end
+  redis.call('ZADD', start_z, start_ms, m)
+  redis.call('ZADD', end_z, end_ms, m)
+  if series ~= '' then redis.call('ZADD', base .. ':s:' .. series, start_ms, m) end
+  redis.call('HSET', docs, m, doc)
+  redis.call('HSET', meta, m, ARGV[4] .. '|' .. series .. '|' .. source)
+  redis.call('ZREM', gone, m)
+  if not own then redis.call('SADD', base .. ':from:' .. source, m) end
+end
+
+if not own then return {} end
+local linked = {}
+local pairs_ = redis.call('HGETALL', eap)
+for i = 1, #pairs_, 2 do
+  if tonumber(pairs_[i + 1]) > 0 then linked[#linked + 1] = pairs_[i] end
+end
+return linked

@@ -1,0 +1,47 @@
+"""The projector's settings, from the environment (``PROJECTOR_*``, plus the shared ones)."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from events.topics import Topics
+from projector.store import DAY_MS, Retention
+
+
+class ProjectorSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PROJECTOR_", extra="ignore", frozen=True)
+
+    kafka_bootstrap_servers: str = Field(
+        "localhost:9092", validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS")
+    )
+    redis_url: str = Field("redis://localhost:6379/0", validation_alias=AliasChoices("REDIS_URL"))
+    key_prefix: str = Field("um", min_length=1, validation_alias=AliasChoices("REDIS_KEY_PREFIX"))
+    topic_prefix: str = Field("", validation_alias=AliasChoices("KAFKA_TOPIC_PREFIX"))
+
+    group_id: str = "upcoming-meetings-projector"
+    topic_partitions: int = Field(4, ge=1, description="for topics the projector creates")
+    replication_factor: int = Field(1, ge=1)
+    batch_size: int = Field(2000, ge=1)
+    batch_within_s: float = Field(0.05, gt=0)
+    prune_interval_s: float = Field(60.0, gt=0)
+    session_timeout_s: float = Field(10.0, gt=0)
+    heartbeat_interval_s: float = Field(1.0, gt=0)
+    startup_timeout_s: float = Field(30.0, ge=0)
+    web_port: int = Field(6066, ge=1, le=65535, description="Faust's web server (metrics, health)")
+
+    ended_retention_days: float = Field(7, gt=0)
+    tombstone_retention_days: float = Field(30, gt=0)
+    pending_retention_days: float = Field(30, gt=0)
+
+    @property
+    def topics(self) -> Topics:
+        return Topics.with_prefix(self.topic_prefix)
+
+    @property
+    def retention(self) -> Retention:
+        return Retention(
+            ended_ms=int(self.ended_retention_days * DAY_MS),
+            tombstone_ms=int(self.tombstone_retention_days * DAY_MS),
+            pending_ms=int(self.pending_retention_days * DAY_MS),
+        )

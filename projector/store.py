@@ -1,0 +1,392 @@
+"""The read model in Redis: ``RedisReadModel`` applies changes atomically.
+
+Every transition is a Lua script confined to one hash slot (see ``keys``), so
+two workers can run at once and the read model stays the same for any order of
+the same changes. A batch is applied in three pipelined round trips:
+
+1. meeting transitions, the EAP side of links, the global side of tokens;
+2. each meeting's current projection written to its owner (and removed from
+   former owners), the HPC side of links, the organization side of tokens;
+3. the copies in linked EAP organizations that step 2 named.
+
+Each step re-emits current state rather than a delta, and every write to a
+list is ordered by the meeting's revision, so a batch applied twice, or cut
+short by a crash and redelivered, leaves the same read model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from importlib import resources
+from typing import Any, assert_never
+
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.exceptions import NoScriptError
+
+from projector.changes import (
+    Change,
+    EndMeeting,
+    IssueToken,
+    PlaceMeeting,
+    Register,
+    RevokeToken,
+    SetEapLink,
+    Unregister,
+)
+from projector.keys import Keyspace, OrgKeys, member
+
+DAY_MS = 86_400_000
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """How long the state kept only for order-independence lives (README)."""
+
+    ended_ms: int = 7 * DAY_MS  # a meeting's state after it ends
+    tombstone_ms: int = 30 * DAY_MS  # canceled/completed meetings, removed list entries
+    pending_ms: int = 30 * DAY_MS  # registrations waiting for a meeting's first snapshot
+    grace_ms: int = 3_600_000  # state of a meeting already long over when replayed
+
+
+@dataclass(frozen=True, slots=True)
+class Projection:
+    """A meeting as its state script returned it."""
+
+    meeting_id: int
+    rev: int
+    listed: bool
+    owner: bytes
+    series: bytes
+    start: bytes
+    end: bytes
+    doc: bytes
+    former_owners: tuple[bytes, ...]
+
+    @classmethod
+    def parse(cls, meeting_id: int, reply: list[Any]) -> Projection:
+        rev, listed, owner, series, start, end, doc, was = reply
+        return cls(
+            meeting_id=meeting_id,
+            rev=int(rev),
+            listed=int(listed) == 1,
+            owner=owner,
+            series=series,
+            start=start,
+            end=end,
+            doc=doc,
+            former_owners=tuple(org for org in was.split(b",") if org),
+        )
+
+
+FollowUp = Callable[[Pipeline, list[Any]], None]
+"""Queues step 3's commands, given the replies of the step-2 commands it follows."""
+
+
+class Script:
+    """A Lua script of ``lua/``, queued on pipelines by its SHA."""
+
+    def __init__(self, name: str) -> None:
+        self.source = resources.files("projector").joinpath("lua", f"{name}.lua").read_text()
+        self.sha = hashlib.sha1(self.source.encode()).hexdigest()
+
+    def __call__(self, *, keys: Sequence[str], args: Sequence[Any], client: Pipeline) -> None:
+        client.evalsha(self.sha, len(keys), *keys, *args)
+
+
+class RedisReadModel:
+    """Applies changes to one generation of the read model."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        keyspace: Keyspace,
+        retention: Retention = Retention(),
+        clock: Callable[[], int] = wall_clock_ms,
+    ) -> None:
+        self.redis = redis
+        self.keyspace = keyspace
+        self.retention = retention
+        self.clock = clock
+        self._meeting = Script("meeting")
+        self._put = Script("put")
+        self._remove = Script("remove")
+        self._link = Script("link")
+        self._hpc = Script("hpc")
+        self._token = Script("token")
+        self._prune = Script("prune")
+        self._scripts = (
+            self._meeting,
+            self._put,
+            self._remove,
+            self._link,
+            self._hpc,
+            self._token,
+            self._prune,
+        )
+
+    async def load_scripts(self) -> None:
+        """Load every script (again: after a Redis restart or SCRIPT FLUSH)."""
+        for script in self._scripts:
+            await self.redis.script_load(script.source)
+
+    async def apply(self, changes: Sequence[Change]) -> None:
+        """Apply a batch; idempotent, so a failed batch can simply be applied again."""
+        if not changes:
+            return
+        try:
+            await self._apply(changes)
+        except NoScriptError:
+            await self.load_scripts()
+            await self._apply(changes)
+
+    async def _apply(self, changes: Sequence[Change]) -> None:
+        now = self.clock()
+        pipe = self.redis.pipeline(transaction=False)
+        for change in changes:
+            self._transition(pipe, change, now)
+        first = await pipe.execute()
+
+        projections: dict[int, Projection] = {}
+        pipe = self.redis.pipeline(transaction=False)
+        follow_ups: list[tuple[int, int, FollowUp]] = []
+
+        def queue(step: Callable[[], FollowUp | None]) -> None:
+            begin = len(pipe)
+            follow_up = step()
+            if follow_up is not None:
+                follow_ups.append((begin, len(pipe), follow_up))
+
+        for change, reply in zip(changes, first, strict=True):
+            match change:
+                case PlaceMeeting() | EndMeeting() | Register() | Unregister():
+                    projection = Projection.parse(change.meeting_id, reply)
+                    latest = projections.get(change.meeting_id)
+                    if latest is None or projection.rev > latest.rev:
+                        projections[change.meeting_id] = projection
+                case SetEapLink():
+                    queue(partial(self._link_hpc_side, pipe, change))
+                case IssueToken():
+                    if reply == b"1":
+                        self._set_token(pipe, change.organization_id, change.token_sha256, True)
+                case RevokeToken():
+                    for org in reply:
+                        self._set_token(pipe, int(org), change.token_sha256, False)
+                case _:
+                    assert_never(change)
+        for projection in projections.values():
+            queue(partial(self._place, pipe, projection, now))
+        second = await pipe.execute()
+
+        pipe = self.redis.pipeline(transaction=False)
+        for begin, stop, follow_up in follow_ups:
+            follow_up(pipe, second[begin:stop])
+        if len(pipe):
+            await pipe.execute()
+
+    async def prune(self, limit: int = 1000) -> int:
+        """Drop ended meetings from every list and expired tombstones."""
+        now = self.clock()
+        freed = 0
+        await self.load_scripts()
+        async for raw in self.redis.sscan_iter(self.keyspace.orgs, count=500):
+            org = int(raw)
+            keys = self._org(org)
+            pipe = self.redis.pipeline(transaction=False)
+            self._prune(
+                keys=[keys.start, keys.end, keys.doc, keys.meta, f"{keys.base}:gone"],
+                args=[keys.base, org, now, self.retention.tombstone_ms, limit],
+                client=pipe,
+            )
+            (count,) = await pipe.execute()
+            freed += int(count)
+        return freed
+
+    # -- step 1 -------------------------------------------------------------
+
+    def _transition(self, pipe: Pipeline, change: Change, now: int) -> None:
+        r = self.retention
+        common = [now, r.ended_ms, r.tombstone_ms, r.pending_ms, r.grace_ms]
+        match change:
+            case PlaceMeeting():
+                args: list[Any] = [
+                    "place",
+                    *common,
+                    change.version,
+                    change.organization_id,
+                    change.series_id or "",
+                    change.start_ms,
+                    change.end_ms,
+                    ",".join(map(str, sorted(change.leader_ids))),
+                    change.head,
+                    change.tail,
+                ]
+            case EndMeeting():
+                args = ["end", *common]
+            case Register():
+                args = ["reg", *common, change.registration_id, change.user_id]
+            case Unregister():
+                args = ["unreg", *common, change.registration_id]
+            case SetEapLink():
+                keys = self._org(change.eap_organization_id)
+                self._link(
+                    keys=[
+                        keys.start,
+                        keys.end,
+                        keys.doc,
+                        keys.meta,
+                        f"{keys.base}:gone",
+                        f"{keys.base}:links",
+                    ],
+                    args=[
+                        keys.base,
+                        change.hpc_organization_id,
+                        change.version,
+                        int(change.linked),
+                    ],
+                    client=pipe,
+                )
+                return
+            case IssueToken():
+                self._token(
+                    keys=[self.keyspace.token(change.token_sha256)],
+                    args=["issue", change.organization_id],
+                    client=pipe,
+                )
+                return
+            case RevokeToken():
+                self._token(
+                    keys=[self.keyspace.token(change.token_sha256)],
+                    args=["revoke", change.organization_id],
+                    client=pipe,
+                )
+                return
+            case _:
+                assert_never(change)
+        meeting = self.keyspace.meeting(change.meeting_id)
+        self._meeting(keys=[meeting.state, meeting.regs, meeting.users], args=args, client=pipe)
+
+    # -- step 2 -------------------------------------------------------------
+
+    def _place(self, pipe: Pipeline, p: Projection, now: int) -> FollowUp:
+        """Write a meeting to its owner, remove it from former owners; then copies."""
+        m = member(p.meeting_id)
+        put_key, remove_key = 2 * p.rev + 1, 2 * p.rev
+        owners = list(p.former_owners)
+        if p.owner and not p.listed:
+            owners.append(p.owner)
+        if p.listed:
+            self._put_into(pipe, int(p.owner), p.owner, m, put_key, p.start, p.end, p.series, p.doc)
+            pipe.sadd(self.keyspace.orgs, p.owner)
+        for org in owners:
+            self._remove_from(pipe, int(org), m, remove_key, now, own=True)
+
+        def copies(pipe: Pipeline, replies: list[Any]) -> None:
+            if p.listed:
+                put_reply, _added, *replies = replies
+                for eap in put_reply:
+                    self._put_into(
+                        pipe, int(eap), p.owner, m, put_key, p.start, p.end, p.series, p.doc
+                    )
+            for eaps in replies:
+                for eap in eaps:
+                    self._remove_from(pipe, int(eap), m, remove_key, now, own=False)
+
+        return copies
+
+    def _link_hpc_side(self, pipe: Pipeline, change: SetEapLink) -> FollowUp:
+        hpc = self._org(change.hpc_organization_id)
+        self._hpc(
+            keys=[hpc.start, hpc.end, hpc.doc, hpc.meta, f"{hpc.base}:eap"],
+            args=[
+                change.hpc_organization_id,
+                change.eap_organization_id,
+                change.version,
+                int(change.linked),
+            ],
+            client=pipe,
+        )
+        pipe.sadd(self.keyspace.orgs, change.eap_organization_id)
+        source = str(change.hpc_organization_id).encode()
+
+        def copies(pipe: Pipeline, replies: list[Any]) -> None:
+            listed = replies[0]
+            for i in range(0, len(listed), 6):
+                m, key, start, end, series, doc = listed[i : i + 6]
+                self._put_into(
+                    pipe,
+                    change.eap_organization_id,
+                    source,
+                    m.decode(),
+                    int(key),
+                    start,
+                    end,
+                    series,
+                    doc,
+                )
+
+        return copies
+
+    # -- list writes ----------------------------------------------------------
+
+    def _put_into(
+        self,
+        pipe: Pipeline,
+        org: int,
+        source: bytes,
+        m: str,
+        key: int,
+        start: bytes,
+        end: bytes,
+        series: bytes,
+        doc: bytes,
+    ) -> None:
+        keys = self._org(org)
+        self._put(
+            keys=[
+                keys.start,
+                keys.end,
+                keys.doc,
+                keys.meta,
+                f"{keys.base}:gone",
+                f"{keys.base}:links",
+                f"{keys.base}:eap",
+            ],
+            args=[keys.base, org, m, key, start, end, series, source, doc],
+            client=pipe,
+        )
+
+    def _remove_from(
+        self, pipe: Pipeline, org: int, m: str, key: int, now: int, *, own: bool
+    ) -> None:
+        keys = self._org(org)
+        self._remove(
+            keys=[
+                keys.start,
+                keys.end,
+                keys.doc,
+                keys.meta,
+                f"{keys.base}:gone",
+                f"{keys.base}:eap",
+            ],
+            args=[keys.base, org, m, key, now, int(own)],
+            client=pipe,
+        )
+
+    def _set_token(self, pipe: Pipeline, org: int, token_sha256: str, issued: bool) -> None:
+        self._token(
+            keys=[self._org(org).tokens],
+            args=["grant" if issued else "deny", token_sha256],
+            client=pipe,
+        )
+
+    def _org(self, organization_id: int) -> OrgKeys:
+        return self.keyspace.org(organization_id)

@@ -1,0 +1,32 @@
+"""Creating the topics the projector needs (Faust needs them before it starts)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterable
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+logger = logging.getLogger(__name__)
+
+
+async def ensure_topics(
+    bootstrap_servers: str, names: Iterable[str], partitions: int, replication_factor: int
+) -> None:
+    """Create each missing topic; existing ones keep their settings."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [name for name in names if name not in existing]
+        if not missing:
+            return
+        logger.info("creating topics %s", ", ".join(missing))
+        with contextlib.suppress(TopicAlreadyExistsError):  # another worker was faster
+            await admin.create_topics(
+                [NewTopic(name, partitions, replication_factor) for name in missing]
+            )
+    finally:
+        await admin.close()

@@ -1,0 +1,66 @@
+"""Fixtures shared by the whole suite: a Kafka broker, a Redis server, namespaces.
+
+``services`` comes from ``devstack.provide_services()``: the servers named by
+``KAFKA_BOOTSTRAP_SERVERS`` / ``REDIS_URL`` if set, else Docker containers, else
+embedded Tansu and Redis. They are shared by the session and may be someone's
+own servers, so tests isolate themselves with ``namespace`` and never flush them.
+Tests that stop or restart a server take a private one: ``redis_server``,
+``tansu_broker``.
+"""
+
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from devstack.errors import BinaryNotFoundError
+from devstack.kafka import TansuBroker, find_tansu
+from devstack.redis import RedisServer, find_redis_server
+from devstack.services import Services, provide_services
+
+
+@pytest.fixture(scope="session")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+    with provide_services(log_dir=tmp_path_factory.mktemp("services")) as provided:
+        yield provided
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap_servers(services: Services) -> str:
+    return services.bootstrap_servers
+
+
+@pytest.fixture(scope="session")
+def redis_url(services: Services) -> str:
+    return services.redis_url
+
+
+@pytest.fixture
+def namespace() -> str:
+    """A fresh name for one test: ``KAFKA_TOPIC_PREFIX=f"{namespace}."``, ``REDIS_KEY_PREFIX``."""
+    return f"t{secrets.token_hex(4)}"
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A private Redis server, free to be stopped, restarted (it comes back empty) or flushed."""
+    _require(find_redis_server)
+    with RedisServer(log_dir=tmp_path) as server:
+        yield server
+
+
+@pytest.fixture
+def tansu_broker(tmp_path: Path) -> Iterator[TansuBroker]:
+    """A private Tansu broker, free to be stopped or restarted (it comes back with no topics)."""
+    _require(find_tansu)
+    with TansuBroker(log_dir=tmp_path) as broker:
+        yield broker
+
+
+def _require(find_binary: Callable[[], Path]) -> None:
+    """Skip the test, saying why, when a server's binary is not on this machine."""
+    try:
+        find_binary()
+    except BinaryNotFoundError as exc:
+        pytest.skip(str(exc))
