@@ -30,7 +30,7 @@ def connect(settings: ApiSettings) -> Redis:
         socket_timeout=settings.redis_timeout_s,
         socket_connect_timeout=settings.redis_timeout_s,
     )
-    return Redis(connection_pool=pool)
+    return Redis.from_pool(pool)  # the client owns the pool and closes it
 
 
 def create_app(settings: ApiSettings | None = None) -> FastAPI:

@@ -103,6 +103,12 @@ class ChildProcess:
         _running.discard(self)
         return popen.returncode
 
+    def kill(self) -> None:
+        """SIGKILL the whole group at once: no clean shutdown, as in a crash."""
+        if self._popen is not None and self._popen.poll() is None:
+            self._signal_group(signal.SIGKILL)
+            self._popen.wait(KILL_TIMEOUT)
+
     def __enter__(self) -> Self:
         self.start()
         return self

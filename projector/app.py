@@ -21,6 +21,7 @@ from projector.deadletters import KafkaDeadLetters
 from projector.generations import serving_keyspace
 from projector.pipeline import Pipeline
 from projector.records import Record
+from projector.retry import retry_forever
 from projector.settings import ProjectorSettings
 from projector.store import RedisReadModel
 
@@ -28,9 +29,8 @@ logger = logging.getLogger(__name__)
 
 
 def connect_redis(url: str) -> Redis:
-    return Redis(
-        connection_pool=BlockingConnectionPool.from_url(url, max_connections=16, timeout=10)
-    )
+    pool = BlockingConnectionPool.from_url(url, max_connections=16, timeout=10)
+    return Redis.from_pool(pool)  # the client owns the pool and closes it
 
 
 class Resources:
@@ -39,22 +39,30 @@ class Resources:
     def __init__(self, settings: ProjectorSettings) -> None:
         self.settings = settings
         self._ready = asyncio.Event()
-        self.redis: Redis
-        self.producer: AIOKafkaProducer
+        self._redis: Redis | None = None
+        self._producer: AIOKafkaProducer | None = None
         self.store: RedisReadModel
         self.pipeline: Pipeline
 
     async def start(self) -> None:
+        """Connect; safe to call again after a failure."""
         settings = self.settings
-        self.redis = connect_redis(settings.redis_url)
-        keyspace = await serving_keyspace(self.redis, settings.key_prefix)
-        self.store = RedisReadModel(self.redis, keyspace, settings.retention)
+        if self._redis is None:
+            self._redis = connect_redis(settings.redis_url)
+        keyspace = await serving_keyspace(self._redis, settings.key_prefix)
+        self.store = RedisReadModel(self._redis, keyspace, settings.retention)
         await self.store.load_scripts()
-        self.producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap_servers, acks="all"
-        )
-        await self.producer.start()
-        self.pipeline = Pipeline(self.store, KafkaDeadLetters(self.producer))
+        if self._producer is None:
+            producer = AIOKafkaProducer(
+                bootstrap_servers=settings.kafka_bootstrap_servers, acks="all"
+            )
+            try:
+                await producer.start()
+            except BaseException:
+                await producer.stop()
+                raise
+            self._producer = producer
+        self.pipeline = Pipeline(self.store, KafkaDeadLetters(self._producer))
         logger.info("projecting into generation %s", keyspace.generation)
         self._ready.set()
 
@@ -62,9 +70,10 @@ class Resources:
         await self._ready.wait()
 
     async def stop(self) -> None:
-        if self._ready.is_set():
-            await self.producer.stop()
-            await self.redis.aclose()
+        if self._producer is not None:
+            await self._producer.stop()
+        if self._redis is not None:
+            await self._redis.aclose()
 
 
 def to_record(event: Any) -> Record:
@@ -92,6 +101,11 @@ def create_app(settings: ProjectorSettings) -> faust.App:
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=settings.heartbeat_interval_s,
         broker_commit_interval=1.0,
+        broker_commit_every=1000,
+        # Stopping must not wait for a batch that cannot be applied (Redis
+        # down): the batch is not acknowledged, so it is simply redelivered.
+        stream_wait_empty=False,
+        datadir=settings.data_dir,
         web_enabled=False,
         web_port=settings.web_port,
     )
@@ -100,7 +114,7 @@ def create_app(settings: ProjectorSettings) -> faust.App:
 
     @app.agent(topics, concurrency=1, name="project")
     async def project(stream: faust.StreamT[bytes]) -> None:
-        await resources.start()
+        await retry_forever(resources.start, "connecting to Redis and Kafka")
         try:
             async for batch in stream.noack_take(  # type: ignore[attr-defined]
                 settings.batch_size, settings.batch_within_s

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -28,6 +31,10 @@ class ProjectorSettings(BaseSettings):
     session_timeout_s: float = Field(10.0, gt=0)
     heartbeat_interval_s: float = Field(1.0, gt=0)
     startup_timeout_s: float = Field(30.0, ge=0)
+    data_dir: str = Field(
+        default_factory=lambda: os.path.join(tempfile.gettempdir(), "upcoming-meetings-projector"),
+        description="Faust's data directory (nothing durable is kept there)",
+    )
     web_port: int = Field(6066, ge=1, le=65535, description="Faust's web server (metrics, health)")
 
     ended_retention_days: float = Field(7, gt=0)

@@ -4,8 +4,8 @@
 -- A write applies only when its key beats the key of the last write of that
 -- member (keys are 2*rev+1 for writes, 2*rev for removals). A copy from an HPC
 -- organization applies only while the link to it is in force.
--- Returns, for the organization's own meetings, the EAP organizations linked
--- to it now, which need the same write.
+-- Returns, for the organization's own meetings and unless the write is stale,
+-- the EAP organizations linked to it now, which need the same write.
 local start_z, end_z, docs, meta, gone, links, eap = unpack(KEYS)
 local base, org, m, key = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local start_ms, end_ms, series, source, doc = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
@@ -38,7 +38,10 @@ if key > old_key then
   if not own then redis.call('SADD', base .. ':from:' .. source, m) end
 end
 
-if not own then return {} end
+-- A stale write fans out to nobody: the write that beat it already did, and
+-- an EAP organization linked since holds no tombstone to refuse it. An equal
+-- key does fan out again, for a redelivered batch.
+if not own or key < old_key then return {} end
 local linked = {}
 local pairs_ = redis.call('HGETALL', eap)
 for i = 1, #pairs_, 2 do

@@ -3,7 +3,7 @@
 -- ARGV: base, org, member, key, now_ms, own ("1" when the meeting was this
 --       organization's own, so its EAP copies must go too)
 -- Leaves a tombstone (the key) in meta so that an older write cannot bring the
--- meeting back. Returns the linked EAP organizations when own.
+-- meeting back. Returns the linked EAP organizations when own and not stale.
 local start_z, end_z, docs, meta, gone, eap = unpack(KEYS)
 local base, org, m, key, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
 
@@ -26,7 +26,7 @@ if key > old_key then
   redis.call('ZADD', gone, now, m)
 end
 
-if ARGV[6] ~= '1' then return {} end
+if ARGV[6] ~= '1' or key < old_key then return {} end
 local linked = {}
 local pairs_ = redis.call('HGETALL', eap)
 for i = 1, #pairs_, 2 do

@@ -9,11 +9,12 @@ a token may read). ``RedisModel`` reads the way the API does, through
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 import orjson
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from api.store import Denial, RedisPageReader
 from events.models import decode_event
@@ -118,3 +119,33 @@ async def attendees(model: ReadModel, org: int, now_ms: int) -> dict[int, int]:
     """registered_attendees of each meeting of the organization's list."""
     _total, meetings = await model.page(org, now_ms)
     return {meeting["id"]: meeting["registered_attendees"] for meeting in meetings}
+
+
+class PipelineHook:
+    """A real Redis client that runs ``hook`` before its ``nth`` pipeline executes.
+
+    ``RedisReadModel.apply`` runs one pipeline per step, so this stalls a worker
+    between two steps (the hook waits) or crashes it there (the hook raises).
+    """
+
+    def __init__(self, redis: Redis, nth: int, hook: Callable[[], Awaitable[None]]) -> None:
+        self.redis = redis
+        self.nth = nth
+        self.hook = hook
+        self.pipelines = 0
+
+    def pipeline(self, transaction: bool = True, shard_hint: str | None = None) -> Pipeline:
+        pipe = self.redis.pipeline(transaction=transaction, shard_hint=shard_hint)
+        self.pipelines += 1
+        if self.pipelines == self.nth:
+            execute = pipe.execute
+
+            async def hooked(raise_on_error: bool = True) -> list[Any]:
+                await self.hook()
+                return await execute(raise_on_error)
+
+            pipe.execute = hooked  # type: ignore[method-assign]
+        return pipe
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.redis, name)
