@@ -17,6 +17,7 @@ from pydantic import (
     Field,
     TypeAdapter,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -97,7 +98,14 @@ class MeetingEnd(_Frozen):
 
 
 class CancellationData(MeetingEnd):
-    reason: str | None = None
+    reason: str | None = None  # optional: absent is fine, null is not
+
+    @field_validator("reason", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("reason may be left out but not null")
+        return value
 
 
 class RegistrationData(_Frozen):

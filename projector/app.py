@@ -107,7 +107,6 @@ def create_app(settings: ProjectorSettings) -> faust.App:
         stream_wait_empty=False,
         datadir=settings.data_dir,
         web_enabled=False,
-        web_port=settings.web_port,
     )
     topics = app.topic(*settings.topics.names(), key_type=bytes, value_type=bytes)
     resources = Resources(settings)

@@ -34,6 +34,5 @@ class KafkaDeadLetters:
             dlq_topic(record.topic),
             key=record.key,
             value=record.value,
-            partition=record.partition,
             headers=dead_letter_headers(record, reason),
         )

@@ -35,7 +35,6 @@ class ProjectorSettings(BaseSettings):
         default_factory=lambda: os.path.join(tempfile.gettempdir(), "upcoming-meetings-projector"),
         description="Faust's data directory (nothing durable is kept there)",
     )
-    web_port: int = Field(6066, ge=1, le=65535, description="Faust's web server (metrics, health)")
 
     ended_retention_days: float = Field(7, gt=0)
     tombstone_retention_days: float = Field(30, gt=0)

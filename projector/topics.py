@@ -11,6 +11,10 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 logger = logging.getLogger(__name__)
 
+# The read model is rebuilt by replaying topics from their beginning, and dead
+# letters must never be lost: nothing may expire.
+KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1"}
+
 
 async def ensure_topics(
     bootstrap_servers: str, names: Iterable[str], partitions: int, replication_factor: int
@@ -26,7 +30,10 @@ async def ensure_topics(
         logger.info("creating topics %s", ", ".join(missing))
         with contextlib.suppress(TopicAlreadyExistsError):  # another worker was faster
             await admin.create_topics(
-                [NewTopic(name, partitions, replication_factor) for name in missing]
+                [
+                    NewTopic(name, partitions, replication_factor, topic_configs=KEEP_FOREVER)
+                    for name in missing
+                ]
             )
     finally:
         await admin.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -562,3 +563,13 @@ def test_unicode_strings_survive() -> None:
     event = decode_event(encode(scheduled(name="Ünïcødé ✓ 会議 🙂")))
 
     assert event.data.name == "Ünïcødé ✓ 会議 🙂"  # type: ignore[union-attr]
+
+
+def test_a_cancellation_reason_may_be_left_out_but_not_null() -> None:
+    event = canceled(meeting_id=3)
+    event["data"].pop("reason", None)
+    assert decode_event(json.dumps(event)).data.reason is None  # type: ignore[union-attr]
+
+    event["data"]["reason"] = None
+    with pytest.raises(InvalidEvent, match="reason"):
+        decode_event(json.dumps(event))
