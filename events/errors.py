@@ -6,11 +6,17 @@ class EventError(Exception):
 
 
 class InvalidEvent(EventError):
-    """Bytes that cannot be used as an event; ``reason`` is for humans."""
+    """Bytes that cannot be used as an event.
 
-    def __init__(self, reason: str) -> None:
+    ``reason`` is for humans; ``kind`` is one of a few fixed labels, for
+    counting: ``invalid_json``, ``unknown_event_type``, ``broken_rule``,
+    ``no_value``.
+    """
+
+    def __init__(self, reason: str, kind: str = "broken_rule") -> None:
         super().__init__(reason)
         self.reason = reason
+        self.kind = kind
 
 
 class PublishError(EventError):

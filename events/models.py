@@ -218,7 +218,16 @@ def decode_event(raw: bytes | str) -> Event:
     try:
         return _EVENT.validate_json(raw)
     except ValidationError as exc:
-        raise InvalidEvent(describe(exc)) from exc
+        raise InvalidEvent(describe(exc), _kind(exc)) from exc
+
+
+def _kind(exc: ValidationError) -> str:
+    types = {error["type"] for error in exc.errors(include_url=False)}
+    if "json_invalid" in types:
+        return "invalid_json"
+    if types & {"union_tag_invalid", "union_tag_not_found"}:
+        return "unknown_event_type"
+    return "broken_rule"
 
 
 def describe(exc: ValidationError) -> str:

@@ -15,22 +15,17 @@ from typing import Any
 
 import faust
 from aiokafka import AIOKafkaProducer
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 
+from projector.connections import connect_redis
 from projector.deadletters import KafkaDeadLetters
-from projector.generations import serving_keyspace
+from projector.generations import Generations, serving_keyspace
 from projector.pipeline import Pipeline
 from projector.records import Record
 from projector.retry import retry_forever
 from projector.settings import ProjectorSettings
-from projector.store import RedisReadModel
 
 logger = logging.getLogger(__name__)
-
-
-def connect_redis(url: str) -> Redis:
-    pool = BlockingConnectionPool.from_url(url, max_connections=16, timeout=10)
-    return Redis.from_pool(pool)  # the client owns the pool and closes it
 
 
 class Resources:
@@ -41,7 +36,7 @@ class Resources:
         self._ready = asyncio.Event()
         self._redis: Redis | None = None
         self._producer: AIOKafkaProducer | None = None
-        self.store: RedisReadModel
+        self.generations: Generations
         self.pipeline: Pipeline
 
     async def start(self) -> None:
@@ -50,8 +45,7 @@ class Resources:
         if self._redis is None:
             self._redis = connect_redis(settings.redis_url)
         keyspace = await serving_keyspace(self._redis, settings.key_prefix)
-        self.store = RedisReadModel(self._redis, keyspace, settings.retention)
-        await self.store.load_scripts()
+        self.generations = Generations(self._redis, settings.key_prefix, settings.retention)
         if self._producer is None:
             producer = AIOKafkaProducer(
                 bootstrap_servers=settings.kafka_bootstrap_servers, acks="all"
@@ -62,8 +56,8 @@ class Resources:
                 await producer.stop()
                 raise
             self._producer = producer
-        self.pipeline = Pipeline(self.store, KafkaDeadLetters(self._producer))
-        logger.info("projecting into generation %s", keyspace.generation)
+        self.pipeline = Pipeline(self.generations, KafkaDeadLetters(self._producer))
+        logger.info("projecting; generation %s is served", keyspace.generation)
         self._ready.set()
 
     async def ready(self) -> None:
@@ -78,7 +72,10 @@ class Resources:
 
 def to_record(event: Any) -> Record:
     message = event.message
-    return Record(message.topic, message.partition, message.offset, message.key, message.value)
+    timestamp_ms = None if message.timestamp is None else int(message.timestamp * 1000)
+    return Record(
+        message.topic, message.partition, message.offset, message.key, message.value, timestamp_ms
+    )
 
 
 def create_app(settings: ProjectorSettings) -> faust.App:
@@ -128,7 +125,9 @@ def create_app(settings: ProjectorSettings) -> faust.App:
     async def prune() -> None:
         await resources.ready()
         try:
-            freed = await resources.store.prune()
+            freed = 0
+            for store in await resources.generations.writers():
+                freed += await store.prune()
         except Exception:
             logger.exception("pruning failed; next try in %.0fs", settings.prune_interval_s)
             return

@@ -1,4 +1,14 @@
-"""The projector's command line: ``python -m projector [worker]``."""
+"""The projector's command line.
+
+    python -m projector [worker]           consume the topics into the read model
+    python -m projector rebuild [--abort]  replay every topic into a new generation, then swap
+    python -m projector verify             compare the served generation with a fresh replay
+    python -m projector status             offsets, lag, generations, counts, rebuilds
+    python -m projector dlq list|show|replay   dead letters
+
+Every command reads its settings from the environment (``ProjectorSettings``)
+and logs to stderr; what a command reports goes to stdout.
+"""
 
 from __future__ import annotations
 
@@ -6,58 +16,16 @@ import argparse
 import asyncio
 import logging
 import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
 
-from aiokafka.errors import KafkaError
 from pydantic import ValidationError
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
+from projector import deadletter_cli, rebuild, status, verify
 from projector.settings import ProjectorSettings
-from projector.topics import ensure_topics
+from projector.startup import StartupError, prepare
 
-logger = logging.getLogger("projector")
-
-
-class StartupError(Exception):
-    """A dependency stayed unreachable through the start-up retries."""
-
-
-async def _until(what: str, attempt: object, timeout_s: float) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while True:
-        try:
-            await attempt()  # type: ignore[operator]
-            return
-        except (KafkaError, RedisError, OSError) as exc:
-            if loop.time() >= deadline:
-                raise StartupError(f"{what} unreachable: {exc!r}") from exc
-            logger.info("waiting for %s: %r", what, exc)
-            await asyncio.sleep(1.0)
-
-
-async def prepare(settings: ProjectorSettings) -> None:
-    """Make sure Kafka (with every topic) and Redis are there, within bounds."""
-    topics = settings.topics
-    await _until(
-        f"Kafka at {settings.kafka_bootstrap_servers}",
-        lambda: ensure_topics(
-            settings.kafka_bootstrap_servers,
-            [*topics.names(), *topics.dead_letters()],
-            settings.topic_partitions,
-            settings.replication_factor,
-        ),
-        settings.startup_timeout_s,
-    )
-
-    async def ping() -> None:
-        redis = Redis.from_url(settings.redis_url, socket_connect_timeout=2)
-        try:
-            await redis.ping()
-        finally:
-            await redis.aclose()
-
-    await _until(f"Redis at {settings.redis_url}", ping, settings.startup_timeout_s)
+Command = Callable[[ProjectorSettings, argparse.Namespace], Coroutine[Any, Any, int]]
 
 
 def run_worker(settings: ProjectorSettings) -> int:
@@ -76,11 +44,23 @@ def run_worker(settings: ProjectorSettings) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m projector")
-    commands = parser.add_subparsers(dest="command")
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="python -m projector",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = root.add_subparsers(dest="command")
     commands.add_parser("worker", help="consume the topics into the read model (default)")
-    args = parser.parse_args(argv)
+    rebuild.add_parser(commands)
+    verify.add_parser(commands)
+    status.add_parser(commands)
+    deadletter_cli.add_parser(commands)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO,
         stream=sys.stderr,
@@ -93,5 +73,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command in (None, "worker"):
         return run_worker(settings)
-    parser.error(f"unknown command {args.command}")
-    return 2
+    command: Command = args.run
+    try:
+        return asyncio.run(command(settings, args))
+    except StartupError as exc:
+        print(f"projector {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"projector {args.command}: interrupted", file=sys.stderr)
+        return 130

@@ -22,9 +22,17 @@ Organization keys (``OrgKeys``):
 Meeting keys (``MeetingKeys``): ``state`` (hash), ``regs`` (registration id ->
 user id, or "x" once canceled), ``users`` (user id -> active registrations).
 
-Global keys: ``current`` (the generation served), ``orgs`` (organizations with
-a list, for pruning), ``token:<sha>`` (which organizations a token was issued
-to, or revoked).
+Global keys of a generation: ``orgs`` (organizations with a list, for
+pruning), ``token:<sha>`` (which organizations a token was issued to, or
+revoked).
+
+Control keys, outside every generation (``Control``):
+    current            string  the generation the API serves
+    building           string  the generation a rebuild is filling, if any
+    generations        string  counter: the last generation number handed out
+    rebuild:lock       string  the running rebuild's owner (expires unless renewed)
+    rebuild:progress   hash    a rebuild's targets and position per partition
+    heartbeats         hash    projector worker id -> JSON of its latest state
 """
 
 from __future__ import annotations
@@ -39,8 +47,47 @@ def member(meeting_id: int) -> str:
     return str(meeting_id).zfill(_ID_WIDTH)
 
 
+def as_text(value: bytes | str) -> str:
+    """A value read from Redis (bytes, unless a client decodes responses)."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def current_generation_key(prefix: str) -> str:
     return f"{prefix}:current"
+
+
+@dataclass(frozen=True, slots=True)
+class Control:
+    """Keys that say which generations exist and what operators are doing."""
+
+    prefix: str
+
+    @property
+    def current(self) -> str:
+        return current_generation_key(self.prefix)
+
+    @property
+    def building(self) -> str:
+        return f"{self.prefix}:building"
+
+    @property
+    def generations(self) -> str:
+        return f"{self.prefix}:generations"
+
+    @property
+    def rebuild_lock(self) -> str:
+        return f"{self.prefix}:rebuild:lock"
+
+    @property
+    def rebuild_progress(self) -> str:
+        return f"{self.prefix}:rebuild:progress"
+
+    @property
+    def heartbeats(self) -> str:
+        return f"{self.prefix}:heartbeats"
+
+    def keyspace(self, generation: str) -> Keyspace:
+        return Keyspace(self.prefix, generation)
 
 
 @dataclass(frozen=True, slots=True)

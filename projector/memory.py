@@ -96,6 +96,11 @@ class InMemoryReadModel:
             return set()
         return set(self._token_orgs.get(token_sha256, ()))
 
+    def organizations(self) -> set[int]:
+        """Every organization that owns a meeting or has an EAP link."""
+        owners = {m.snapshot.organization_id for m in self._meetings.values() if m.snapshot}
+        return owners | {eap for eap, _ in self._links}
+
     def organizations_listed_by(self, organization_id: int) -> set[int]:
         """The organization and every HPC organization linked to it now."""
         linked = {hpc for (eap, hpc), v in self._links.items() if eap == organization_id and v > 0}

@@ -25,16 +25,32 @@ class ReadModelWriter(Protocol):
     async def apply(self, changes: Sequence[Change]) -> None: ...
 
 
+class Writers(Protocol):
+    """The read models a batch goes to, decided anew for every attempt."""
+
+    async def writers(self) -> Sequence[ReadModelWriter]: ...
+
+
+class OneWriter:
+    """Always the same read model (a rebuild's generation, a test's store)."""
+
+    def __init__(self, store: ReadModelWriter) -> None:
+        self.store = store
+
+    async def writers(self) -> Sequence[ReadModelWriter]:
+        return [self.store]
+
+
 def decode_record(record: Record) -> Change:
     """The change a record makes; ``InvalidEvent`` when it cannot be used."""
     if record.value is None:
-        raise InvalidEvent("the record has no value")
+        raise InvalidEvent("the record has no value", "no_value")
     return project(decode_event(record.value))
 
 
 class Pipeline:
-    def __init__(self, store: ReadModelWriter, dead_letters: DeadLetters) -> None:
-        self.store = store
+    def __init__(self, targets: Writers, dead_letters: DeadLetters) -> None:
+        self.targets = targets
         self.dead_letters = dead_letters
 
     async def process(self, records: Sequence[Record]) -> None:
@@ -47,7 +63,11 @@ class Pipeline:
             except Exception as exc:  # a bug in projecting: keep the event, go on
                 logger.exception("cannot project %s", record.coordinates)
                 await self.reject(record, f"cannot project: {exc!r}")
-        await retry_forever(lambda: self.store.apply(changes), f"applying {len(changes)} changes")
+        await retry_forever(lambda: self.apply(changes), f"applying {len(changes)} changes")
+
+    async def apply(self, changes: Sequence[Change]) -> None:
+        for store in await self.targets.writers():
+            await store.apply(changes)
 
     async def reject(self, record: Record, reason: str) -> None:
         logger.warning("dead-lettering %s: %s", record.coordinates, reason)

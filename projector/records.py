@@ -12,6 +12,7 @@ class Record:
     offset: int
     key: bytes | None
     value: bytes | None
+    timestamp_ms: int | None = None  # the record's Kafka timestamp
 
     @property
     def coordinates(self) -> str:

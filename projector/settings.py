@@ -36,6 +36,14 @@ class ProjectorSettings(BaseSettings):
         description="Faust's data directory (nothing durable is kept there)",
     )
 
+    rebuild_batch_size: int = Field(20_000, ge=1)
+    rebuild_lock_ttl_s: float = Field(
+        15.0, gt=0, description="a rebuild that stops renewing its lock for this long is over"
+    )
+    generation_grace_s: float = Field(
+        5.0, ge=0, description="after a swap, how long the old generation stays for slow readers"
+    )
+
     ended_retention_days: float = Field(7, gt=0)
     tombstone_retention_days: float = Field(30, gt=0)
     pending_retention_days: float = Field(30, gt=0)

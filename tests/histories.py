@@ -27,7 +27,7 @@ SERIES = [None, 11, 12]
 
 
 def random_history(
-    rng: random.Random, meetings: int, events: int, token: str
+    rng: random.Random, meetings: int, events: int, token: str, earliest_start_h: int = -2
 ) -> tuple[list[dict[str, Any]], list[int]]:
     """``events`` events about ``meetings`` meetings, shuffled; and the organizations."""
     now = time.time_ns() // 1_000_000
@@ -41,7 +41,9 @@ def random_history(
         roll = rng.random()
         if roll < 0.35:
             versions[meeting_id] += rng.randint(1, 2)
-            start = now + rng.randint(-2, 72) * HOUR_MS + rng.choice([0, 0, 30]) * 60_000
+            start = (
+                now + rng.randint(earliest_start_h, 72) * HOUR_MS + rng.choice([0, 0, 30]) * 60_000
+            )
             build = scheduled if versions[meeting_id] == 1 else updated
             history.append(
                 build(

@@ -59,11 +59,11 @@ class System:
             "PYTHONUNBUFFERED": "1",
         }
 
-    def start(self, module: str, name: str | None = None, **env: str) -> ChildProcess:
+    def start(self, module: str, *args: str, name: str | None = None, **env: str) -> ChildProcess:
         name = name or module
         process = ChildProcess(
             name,
-            [sys.executable, "-m", module],
+            [sys.executable, "-m", module, *args],
             self.log_dir / f"{name}.log",
             env={**self.environment, **env},
             cwd=REPO,
@@ -128,6 +128,25 @@ class System:
             if time.monotonic() > deadline:
                 pytest.fail("the projector did not catch up")
             await asyncio.sleep(0.3)
+
+    def run(self, module: str, *args: str, timeout_s: float = 120, **env: str) -> tuple[int, str]:
+        """Run a command to its end; its exit status and output."""
+        name = f"{module}-{'-'.join(args)}-{len(self.processes)}"
+        process = ChildProcess(
+            name,
+            [sys.executable, "-m", module, *args],
+            self.log_dir / f"{name}.log",
+            env={**self.environment, **env},
+            cwd=REPO,
+        )
+        process.start()
+        deadline = time.monotonic() + timeout_s
+        while process.returncode is None:
+            if time.monotonic() > deadline:
+                process.stop()
+                pytest.fail(f"{name} did not finish: {process.last_lines()}")
+            time.sleep(0.1)
+        return process.returncode, (self.log_dir / f"{name}.log").read_text()
 
     def stop(self) -> None:
         for process in reversed(self.processes):

@@ -10,7 +10,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from projector.changes import Change, PlaceMeeting
 from projector.memory import InMemoryReadModel
-from projector.pipeline import Pipeline
+from projector.pipeline import OneWriter, Pipeline
 from projector.records import Record
 from tests.builders import NOW_MS, encode, scheduled
 
@@ -56,7 +56,7 @@ def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
 
 async def test_a_failing_store_is_retried_until_the_batch_is_applied() -> None:
     store = FlakyStore(failures=3)
-    pipeline = Pipeline(store, InMemoryDeadLetters())
+    pipeline = Pipeline(OneWriter(store), InMemoryDeadLetters())
 
     await pipeline.process([record(0, encode(scheduled(meeting_id=1, organization_id=5)))])
 
@@ -77,7 +77,7 @@ async def test_unusable_records_are_dead_lettered_and_the_rest_applied(
     value: bytes | None, reason: str
 ) -> None:
     store, dead_letters = FlakyStore(failures=0), InMemoryDeadLetters(failures=2)
-    pipeline = Pipeline(store, dead_letters)
+    pipeline = Pipeline(OneWriter(store), dead_letters)
     good = record(1, encode(scheduled(meeting_id=1, organization_id=5)))
 
     await pipeline.process([record(0, value), good])
@@ -95,7 +95,7 @@ async def test_a_bug_in_projecting_dead_letters_the_event(monkeypatch: pytest.Mo
     monkeypatch.setattr("projector.pipeline.project", broken)
     dead_letters = InMemoryDeadLetters()
 
-    await Pipeline(FlakyStore(failures=0), dead_letters).process(
+    await Pipeline(OneWriter(FlakyStore(failures=0)), dead_letters).process(
         [record(0, encode(scheduled(meeting_id=1)))]
     )
 

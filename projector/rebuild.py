@@ -1,0 +1,280 @@
+"""``python -m projector rebuild``: replay every topic into a new generation, then swap.
+
+1. Take the rebuild lock (one rebuild at a time), renewed while it runs.
+2. Point ``building`` at a new generation: from then on the live projector
+   writes every batch to it too. Then fix the targets: each partition's true
+   end. Whatever is past a target, the live projector writes.
+3. Replay each partition from its saved position up to its target, through the
+   same pipeline as the live projector, saving positions as it goes: a rebuild
+   that is stopped or killed resumes where it was.
+4. Swap atomically (``current`` := the new generation), let slow readers move
+   over, delete the old generation.
+
+The API serves the old generation, kept up to date, until the swap; then the
+new one. ``--abort`` drops a paused rebuild and its generation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import TopicPartition
+from redis.asyncio import Redis
+from redis.asyncio.lock import Lock
+from redis.exceptions import LockError, WatchError
+from redis.typing import EncodableT, FieldT
+
+from projector.connections import connect_redis
+from projector.keys import Control, as_text
+from projector.offsets import log_end_offsets
+from projector.pipeline import OneWriter, Pipeline
+from projector.progress import Progress
+from projector.records import Record
+from projector.replay import read_records
+from projector.settings import ProjectorSettings
+from projector.startup import prepare
+from projector.store import RedisReadModel
+
+logger = logging.getLogger(__name__)
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "rebuild", help="replay every topic into a new generation, then swap (resumable)"
+    )
+    parser.add_argument(
+        "--abort", action="store_true", help="drop a paused rebuild and its generation"
+    )
+    parser.set_defaults(run=run)
+
+
+class DeadLetterCount:
+    """The live projector has dead-lettered these already: only count them."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def send(self, record: Record, reason: str) -> None:
+        self.count += 1
+
+
+@dataclass
+class Plan:
+    """A rebuild's generation and, per partition, where it is and where it stops."""
+
+    generation: str
+    started_ms: int
+    targets: dict[TopicPartition, int]
+    positions: dict[TopicPartition, int]
+
+    @property
+    def done(self) -> int:
+        return sum(self.positions.values())
+
+    @property
+    def total(self) -> int:
+        return sum(self.targets.values())
+
+    def fields(self) -> dict[FieldT, EncodableT]:
+        fields: dict[FieldT, EncodableT] = {
+            "generation": self.generation,
+            "started_ms": self.started_ms,
+            "events_total": self.total,
+            "events_done": self.done,
+            "updated_ms": time.time_ns() // 1_000_000,
+        }
+        for tp, offset in self.targets.items():
+            fields[f"target:{tp.topic}:{tp.partition}"] = offset
+        for tp, offset in self.positions.items():
+            fields[f"position:{tp.topic}:{tp.partition}"] = offset
+        return fields
+
+    @classmethod
+    def parse(cls, fields: dict[Any, Any]) -> Plan:
+        targets: dict[TopicPartition, int] = {}
+        positions: dict[TopicPartition, int] = {}
+        for raw_name, raw_value in fields.items():
+            kind, _, where = as_text(raw_name).partition(":")
+            if kind in ("target", "position"):
+                topic, _, partition = where.rpartition(":")
+                tp = TopicPartition(topic, int(partition))
+                (targets if kind == "target" else positions)[tp] = int(raw_value)
+        return cls(
+            generation=fields[b"generation"].decode(),
+            started_ms=int(fields[b"started_ms"]),
+            targets=targets,
+            positions={tp: positions.get(tp, 0) for tp in targets},
+        )
+
+
+async def run(settings: ProjectorSettings, args: argparse.Namespace) -> int:
+    await prepare(settings)
+    redis = connect_redis(settings.redis_url)
+    control = Control(settings.key_prefix)
+    try:
+        async with held(redis.lock(control.rebuild_lock, timeout=settings.rebuild_lock_ttl_s)):
+            if args.abort:
+                return await abort(redis, control, settings)
+            return await rebuild(redis, control, settings)
+    except LockError as exc:
+        print(f"projector rebuild: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await redis.aclose()
+
+
+@contextlib.asynccontextmanager
+async def held(lock: Lock) -> AsyncIterator[None]:
+    """Hold the lock, renewing it, for as long as the block runs."""
+    if not await lock.acquire(blocking=False):
+        raise LockError("another rebuild is running (python -m projector status shows it)")
+    assert lock.timeout is not None
+    interval = lock.timeout / 3
+
+    async def renew() -> None:
+        while True:
+            await asyncio.sleep(interval)
+            await lock.reacquire()
+
+    async with asyncio.TaskGroup() as group:
+        renewing = group.create_task(renew())
+        try:
+            yield
+        finally:
+            renewing.cancel()
+    with contextlib.suppress(LockError):
+        await lock.release()
+
+
+async def rebuild(redis: Redis, control: Control, settings: ProjectorSettings) -> int:
+    plan = await resume(redis, control) or await begin(redis, control, settings)
+    store = RedisReadModel(redis, control.keyspace(plan.generation), settings.retention)
+    await store.load_scripts()
+    dead_letters = DeadLetterCount()
+    started = time.monotonic()
+    await replay(plan, Pipeline(OneWriter(store), dead_letters), redis, control, settings)
+    elapsed = time.monotonic() - started
+    old = await swap(redis, control, plan.generation)
+    print(
+        f"generation {plan.generation} is served: {plan.total:,} events replayed "
+        f"({dead_letters.count:,} unusable) in {elapsed:.1f}s"
+    )
+    if old is not None and old != plan.generation:
+        await asyncio.sleep(settings.generation_grace_s)  # readers still on the old one move over
+        deleted = await delete_generation(redis, control, old)
+        print(f"generation {old} deleted ({deleted:,} keys)")
+    return 0
+
+
+async def resume(redis: Redis, control: Control) -> Plan | None:
+    building = await redis.get(control.building)
+    fields = await redis.hgetall(control.rebuild_progress)
+    if building is None or fields.get(b"generation") != building:
+        return None
+    plan = Plan.parse(fields)
+    logger.info(
+        "resuming the rebuild of generation %s at %d of %d events",
+        plan.generation,
+        plan.done,
+        plan.total,
+    )
+    return plan
+
+
+async def begin(redis: Redis, control: Control, settings: ProjectorSettings) -> Plan:
+    leftover = await redis.get(control.building)
+    if leftover is not None:  # a rebuild that died before it saved a plan
+        await drop_building(redis, control, as_text(leftover), settings)
+    generation = await next_generation(redis, control)
+    # From here on the live projector writes to the new generation too; so
+    # every record past the targets fixed below reaches it.
+    await redis.set(control.building, generation)
+    targets = await log_end_offsets(settings.kafka_bootstrap_servers, settings.topics.names())
+    plan = Plan(generation, time.time_ns() // 1_000_000, targets, dict.fromkeys(targets, 0))
+    await redis.hset(control.rebuild_progress, mapping=plan.fields())
+    logger.info("rebuilding into generation %s: %d events to replay", generation, plan.total)
+    return plan
+
+
+async def next_generation(redis: Redis, control: Control) -> str:
+    current = await redis.get(control.current)
+    number = int(await redis.incr(control.generations))
+    if current is not None and number <= int(current):
+        await redis.set(control.generations, int(current))
+        number = int(await redis.incr(control.generations))
+    return str(number)
+
+
+async def replay(
+    plan: Plan, pipeline: Pipeline, redis: Redis, control: Control, settings: ProjectorSettings
+) -> None:
+    """Apply every record from each partition's position up to its target."""
+    progress = Progress(plan.total, done=plan.done)
+    batches = read_records(
+        settings.kafka_bootstrap_servers, plan.targets, plan.positions, settings.rebuild_batch_size
+    )
+    async for records, positions in batches:
+        await pipeline.process(records)
+        plan.positions.update(positions)
+        await redis.hset(control.rebuild_progress, mapping=plan.fields())
+        progress.advance(len(records))
+    progress.finish()
+
+
+async def swap(redis: Redis, control: Control, generation: str) -> str | None:
+    """Serve ``generation``; returns the generation served before."""
+    async with redis.pipeline(transaction=True) as pipe:
+        while True:
+            try:
+                await pipe.watch(control.building, control.current)
+                building = await pipe.get(control.building)
+                if building is None or as_text(building) != generation:
+                    raise LockError(f"generation {generation} is no longer being built")
+                old = await pipe.get(control.current)
+                pipe.multi()  # type: ignore[no-untyped-call]
+                pipe.set(control.current, generation)
+                pipe.delete(control.building, control.rebuild_progress)
+                await pipe.execute()
+                return None if old is None else as_text(old)
+            except WatchError:
+                continue
+
+
+async def abort(redis: Redis, control: Control, settings: ProjectorSettings) -> int:
+    building = await redis.get(control.building)
+    if building is None:
+        print("no rebuild to abort")
+        return 0
+    deleted = await drop_building(redis, control, as_text(building), settings)
+    print(f"rebuild of generation {as_text(building)} aborted ({deleted:,} keys deleted)")
+    return 0
+
+
+async def drop_building(
+    redis: Redis, control: Control, generation: str, settings: ProjectorSettings
+) -> int:
+    await redis.delete(control.building, control.rebuild_progress)
+    await asyncio.sleep(settings.generation_grace_s)  # live batches still writing it finish
+    return await delete_generation(redis, control, generation)
+
+
+async def delete_generation(redis: Redis, control: Control, generation: str) -> int:
+    """Unlink every key of a generation; returns how many."""
+    deleted = 0
+    batch: list[bytes] = []
+    async for key in redis.scan_iter(match=f"{control.keyspace(generation).root}:*", count=1000):
+        batch.append(key)
+        if len(batch) >= 1000:
+            deleted += await redis.unlink(*batch)
+            batch.clear()
+    if batch:
+        deleted += await redis.unlink(*batch)
+    return deleted

@@ -1,0 +1,206 @@
+"""Operators' commands end to end: rebuild (under load, killed, resumed, aborted), verify."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from typing import Any
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from events.models import decode_event
+from projector.changes import project
+from projector.keys import Control
+from projector.memory import InMemoryReadModel
+from tests.builders import at, registration_created, scheduled
+from tests.e2e.conftest import System
+from tests.histories import random_history
+
+TOKEN = "ops-token"
+FAST = {"PROJECTOR_REBUILD_LOCK_TTL_S": "2", "PROJECTOR_GENERATION_GRACE_S": "2"}
+
+
+def reference_of(events: list[dict[str, Any]]) -> InMemoryReadModel:
+    reference = InMemoryReadModel()
+    reference.apply([project(decode_event(json.dumps(event))) for event in events])
+    return reference
+
+
+def answers(reference: InMemoryReadModel, organizations: list[int]) -> dict[int, list[Any]]:
+    now = time.time_ns() // 1_000_000
+    return {
+        org: [json.loads(doc) for doc in reference.page(org, now, 0, 100).meetings]
+        for org in organizations
+    }
+
+
+async def history_in_place(system: System, seed: int, events: int) -> tuple[list[Any], list[int]]:
+    """A random history published and projected; no meeting ends within the hour."""
+    history, organizations = random_history(
+        random.Random(seed), meetings=300, events=events, token=TOKEN, earliest_start_h=1
+    )
+    system.start("projector")
+    system.start_api()
+    await system.publish(history)
+    await system.wait_caught_up()
+    return history, organizations
+
+
+async def progress_of(system: System) -> dict[bytes, bytes]:
+    redis = Redis.from_url(system.redis_url)
+    try:
+        return await redis.hgetall(Control(system.namespace).rebuild_progress)
+    finally:
+        await redis.aclose()
+
+
+async def wait_for_progress(system: System, events_done: int, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while int((await progress_of(system)).get(b"events_done", b"0")) < events_done:
+        if time.monotonic() > deadline:
+            pytest.fail(f"the rebuild did not reach {events_done} events")
+        await asyncio.sleep(0.05)
+
+
+async def generation_keys(system: System, generation: str) -> int:
+    redis = Redis.from_url(system.redis_url)
+    try:
+        return len([k async for k in redis.scan_iter(match=f"{system.namespace}:{generation}:*")])
+    finally:
+        await redis.aclose()
+
+
+async def test_rebuild_swaps_generations_while_every_request_gets_a_right_answer(
+    system: System,
+) -> None:
+    history, organizations = await history_in_place(system, seed=1, events=30_000)
+    late = [  # published during the rebuild: must be in the new generation
+        scheduled(
+            meeting_id=5000,
+            organization_id=1,
+            start_time=at(time.time_ns() // 10**6 + 7_200_000),
+            end_time=at(time.time_ns() // 10**6 + 9_000_000),
+        ),
+        registration_created(registration_id=90_000, meeting_id=5000, user_id=77),
+    ]
+    before = answers(reference_of(history), organizations)
+    after = answers(reference_of(history + late), organizations)
+
+    wrong: list[str] = []
+    served = 0
+    rebuilt = asyncio.Event()
+
+    async def hammer() -> None:
+        nonlocal served
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{system.api_port}") as client:
+            while not rebuilt.is_set():
+                org = random.choice(organizations)
+                response = await client.get(
+                    f"/api/v2/organizations/{org}/upcoming_meetings",
+                    params={"items": 100},
+                    headers={"Authorization": f"Bearer {TOKEN}"},
+                )
+                served += 1
+                if response.status_code != 200:
+                    wrong.append(f"{org}: {response.status_code} {response.text}")
+                elif response.json()["meetings"] not in (before[org], after[org]):
+                    wrong.append(f"{org}: a wrong list")
+
+    async def operate() -> tuple[int, str]:
+        rebuild = asyncio.to_thread(system.run, "projector", "rebuild", **FAST)
+        task = asyncio.ensure_future(rebuild)
+        await asyncio.sleep(0.5)
+        await system.publish(late)
+        result = await task
+        await asyncio.sleep(3)  # readers move over; the old generation is deleted
+        rebuilt.set()
+        return result
+
+    (status, output), _ = await asyncio.gather(operate(), hammer())
+
+    assert status == 0, output
+    assert "generation 2 is served" in output and "generation 1 deleted" in output
+    assert served > 100
+    assert wrong == []
+    await system.wait_caught_up()
+    for org in organizations:
+        assert system.upcoming(org, TOKEN, items=100)["meetings"] == after[org]
+    assert await generation_keys(system, "1") == 0
+
+
+async def test_a_killed_rebuild_holds_off_others_then_resumes(system: System) -> None:
+    history, organizations = await history_in_place(system, seed=2, events=40_000)
+    rebuild = system.start(
+        "projector", "rebuild", name="rebuild-1", PROJECTOR_REBUILD_BATCH_SIZE="1000", **FAST
+    )
+    await wait_for_progress(system, 5_000)
+    rebuild.kill()
+    started = (await progress_of(system))[b"started_ms"]
+
+    status, output = system.run("projector", "rebuild", **FAST)
+    assert status == 1 and "another rebuild is running" in output
+
+    await asyncio.sleep(2.5)  # the dead rebuild's lock expires
+    status, output = system.run("projector", "rebuild", **FAST)
+    assert status == 0, output
+    assert "resuming the rebuild of generation 2" in output
+    assert "generation 2 is served" in output
+    assert started  # the resumed rebuild kept the first one's plan
+
+    expected = answers(reference_of(history), organizations)
+    for org in organizations:
+        assert system.upcoming(org, TOKEN, items=100)["meetings"] == expected[org]
+    status, output = system.run("projector", "verify")
+    assert status == 0, output
+
+
+async def test_an_aborted_rebuild_leaves_the_served_generation_alone(system: System) -> None:
+    await history_in_place(system, seed=3, events=20_000)
+    rebuild = system.start(
+        "projector", "rebuild", name="rebuild-1", PROJECTOR_REBUILD_BATCH_SIZE="1000", **FAST
+    )
+    await wait_for_progress(system, 2_000)
+    rebuild.kill()
+    await asyncio.sleep(2.5)
+
+    status, output = system.run("projector", "rebuild", "--abort", **FAST)
+
+    assert status == 0 and "rebuild of generation 2 aborted" in output, output
+    assert await progress_of(system) == {}
+    assert await generation_keys(system, "2") == 0
+    assert system.get("/readyz").json()["generation"] == "1"
+
+
+async def test_verify_agrees_then_names_each_difference(system: System) -> None:
+    history, organizations = await history_in_place(system, seed=4, events=3_000)
+    status, output = system.run("projector", "verify")
+    assert status == 0, output
+    assert "agree" in output
+
+    org, meeting = next(
+        (org, meetings[0])
+        for org, meetings in answers(reference_of(history), organizations).items()
+        if meetings
+    )
+    tampered = {**meeting, "registered_attendees": meeting["registered_attendees"] + 5}
+    redis = Redis.from_url(system.redis_url)
+    try:
+        await redis.hset(
+            f"{system.namespace}:1:{{o{org}}}:doc",
+            str(meeting["id"]).zfill(19),
+            json.dumps(tampered, separators=(",", ":")),
+        )
+    finally:
+        await redis.aclose()
+
+    status, output = system.run("projector", "verify")
+
+    assert status == 1
+    assert (
+        f"organization {org}: meeting {meeting['id']}: registered_attendees: "
+        f"expected {meeting['registered_attendees']}, found {tampered['registered_attendees']}"
+    ) in output
