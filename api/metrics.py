@@ -1,0 +1,71 @@
+"""The API's Prometheus metrics, recorded by a pure ASGI middleware.
+
+    api_requests_total{route, status}   requests answered
+    api_request_seconds{route}          time to answer one
+
+``route`` is the matched route's template (``/api/v2/organizations/
+{organization_id}/upcoming_meetings``), never the raw path, so that the
+number of series stays bounded; a path no route matches is ``other``.
+
+Each process keeps its own metrics: with ``API_WORKERS`` > 1, ``/metrics``
+shows the worker that happened to answer the scrape.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import MutableMapping
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+OTHER = "other"
+
+REQUESTS = Counter("api_requests", "HTTP requests answered", ["route", "status"])
+REQUEST_SECONDS = Histogram(
+    "api_request_seconds",
+    "Time to answer an HTTP request",
+    ["route"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+
+
+def route_label(scope: MutableMapping[str, Any]) -> str:
+    """The template of the route that handled the request, or ``other``."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else OTHER
+
+
+class RequestMetrics:
+    """Counts and times every HTTP request; anything else passes straight through."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # unless a response starts
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            route = route_label(scope)
+            REQUESTS.labels(route, str(status)).inc()
+            REQUEST_SECONDS.labels(route).observe(time.perf_counter() - started)
+
+
+def metrics_response() -> Response:
+    """The text exposition of this process's metrics."""
+    return Response(generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
