@@ -11,12 +11,16 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from redis.asyncio import BlockingConnectionPool, Redis
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
+from api.metrics import RequestMetrics
 from api.routes import router, unavailable
 from api.settings import ApiSettings
-from api.store import RedisPageReader
+from api.store import RedisHeartbeats, RedisPageReader
+from api.widget import cors_origins
+from api.widget import router as widget_router
 
 logger = logging.getLogger(__name__)
 
@@ -41,13 +45,18 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         redis = connect(settings)
         reader = RedisPageReader(redis, settings.key_prefix)
         app.state.reader = reader
-        follower = asyncio.create_task(reader.follow(settings.generation_refresh_s))
+        app.state.heartbeats = None
+        if settings.ready_max_staleness_s:
+            app.state.heartbeats = RedisHeartbeats(
+                redis, settings.key_prefix, settings.ready_max_staleness_s
+            )
+        stop = asyncio.Event()
+        follower = asyncio.create_task(reader.follow(settings.generation_refresh_s, stop))
         try:
             yield
         finally:
-            follower.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await follower
+            stop.set()
+            await follower
             await redis.aclose()
 
     app = FastAPI(
@@ -58,6 +67,15 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.include_router(router)
+    app.include_router(widget_router)
+    if origins := cors_origins(settings):
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET"],
+            allow_headers=["Authorization"],
+            max_age=600,
+        )
 
     @app.exception_handler(Exception)
     async def never_a_500(request: Request, exc: Exception) -> Response:
@@ -79,4 +97,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+    # Outermost, around Starlette's own error middleware: it sees the 503
+    # that ``never_a_500`` answers for an unexpected exception.
+    build_stack = app.build_middleware_stack
+    app.build_middleware_stack = lambda: RequestMetrics(build_stack())  # type: ignore[method-assign]
     return app

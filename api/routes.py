@@ -10,15 +10,17 @@ from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
 from api.errors import ReadModelUnavailable
+from api.metrics import metrics_response
 from api.params import bearer_token, page_number, page_size, positive_int
 from api.responses import error, json_response, page_body
 from api.schemas import ErrorBody, Health, UpcomingMeetings
-from api.store import Denial, RedisPageReader
+from api.store import Denial, RedisHeartbeats, RedisPageReader
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
 
 BAD_SERIES = "Parameter meeting_series_id must be a positive integer"
+BAD_MEMBER = "Parameter member_id must be a positive integer"
 UNAVAILABLE = "Service Unavailable"
 
 
@@ -27,34 +29,78 @@ def unavailable(request: Request) -> Response:
     return error(503, UNAVAILABLE, {"Retry-After": retry_after})
 
 
+SeriesQuery = Annotated[
+    str | None, Query(description="Only meetings of this recurring series (a positive integer).")
+]
+PageQuery = Annotated[str | None, Query(description="Page number, 1-indexed. Default 1.")]
+ItemsQuery = Annotated[
+    str | None, Query(description="Items per page, clamped to 1..100. Default 20.")
+]
+ERRORS: dict[int | str, dict[str, object]] = {
+    401: {"model": ErrorBody, "description": '"Unauthorized Access" or "Not Authorized"'},
+    422: {"model": ErrorBody, "description": "a parameter is not a positive integer"},
+    503: {"model": ErrorBody, "description": "The read model is unreachable; see Retry-After"},
+}
+
+
 @router.get(
     "/api/v2/organizations/{organization_id}/upcoming_meetings",
     summary="An organization's upcoming meetings",
     response_model=UpcomingMeetings,
-    responses={
-        401: {"model": ErrorBody, "description": '"Unauthorized Access" or "Not Authorized"'},
-        422: {"model": ErrorBody, "description": "meeting_series_id is not a positive integer"},
-        503: {"model": ErrorBody, "description": "The read model is unreachable; see Retry-After"},
-    },
+    responses=ERRORS,
     openapi_extra={"security": [{"bearerAuth": []}]},
 )
 async def upcoming_meetings(
     request: Request,
     organization_id: Annotated[str, Path(description="The organization's id.")],
-    meeting_series_id: Annotated[
-        str | None,
-        Query(description="Only meetings of this recurring series (a positive integer)."),
-    ] = None,
-    page: Annotated[str | None, Query(description="Page number, 1-indexed. Default 1.")] = None,
-    items: Annotated[
-        str | None, Query(description="Items per page, clamped to 1..100. Default 20.")
-    ] = None,
+    meeting_series_id: SeriesQuery = None,
+    page: PageQuery = None,
+    items: ItemsQuery = None,
 ) -> Response:
+    return await answer(request, organization_id, None, meeting_series_id, page, items)
+
+
+@router.get(
+    "/api/v2/organizations/{organization_id}/members/{member_id}/upcoming_meetings",
+    summary="A member's upcoming meetings in an organization",
+    description="The meetings of the organization's list (EAP meetings included) that the "
+    "member has an active registration for or leads (group leader or co-leader).",
+    response_model=UpcomingMeetings,
+    responses=ERRORS,
+    openapi_extra={"security": [{"bearerAuth": []}]},
+)
+async def member_upcoming_meetings(
+    request: Request,
+    organization_id: Annotated[str, Path(description="The organization's id.")],
+    member_id: Annotated[str, Path(description="The member's user id.")],
+    meeting_series_id: SeriesQuery = None,
+    page: PageQuery = None,
+    items: ItemsQuery = None,
+) -> Response:
+    return await answer(request, organization_id, member_id, meeting_series_id, page, items)
+
+
+async def answer(
+    request: Request,
+    organization_id: str,
+    member_id: str | None,
+    meeting_series_id: str | None,
+    page: str | None,
+    items: str | None,
+) -> Response:
+    """Both lists: the checks of decisions.md in order, then one read."""
     token = bearer_token(request.headers.get("authorization"))
     if token is None:
         return error(401, Denial.UNKNOWN_TOKEN.value)
+    member = None if member_id is None else positive_int(member_id)
     series_id = None if meeting_series_id is None else positive_int(meeting_series_id)
-    bad_series = meeting_series_id is not None and series_id is None
+    bad_parameter = (
+        BAD_MEMBER
+        if member_id is not None and member is None
+        else BAD_SERIES
+        if meeting_series_id is not None and series_id is None
+        else None
+    )
     size, number = page_size(items), page_number(page)
 
     reader: RedisPageReader = request.app.state.reader
@@ -65,15 +111,16 @@ async def upcoming_meetings(
             series_id,
             now_ms=time.time_ns() // 1_000_000,
             offset=(number - 1) * size,
-            limit=0 if bad_series else size,  # only the token check
+            limit=0 if bad_parameter else size,  # only the token check
+            member_id=member,
         )
     except ReadModelUnavailable as exc:
         logger.warning("read model unavailable: %s", exc)
         return unavailable(request)
     if isinstance(result, Denial):
         return error(401, result.value)
-    if bad_series:
-        return error(422, BAD_SERIES)
+    if bad_parameter:
+        return error(422, bad_parameter)
     return json_response(page_body(number, size, result.total_items, result.meetings))
 
 
@@ -82,16 +129,24 @@ async def healthz() -> Response:
     return json_response(b'{"status":"ok"}')
 
 
+@router.get("/metrics", summary="Prometheus metrics of this process", include_in_schema=False)
+async def metrics() -> Response:
+    return metrics_response()
+
+
 @router.get(
     "/readyz",
-    summary="The read model is reachable and being served",
+    summary="The read model is reachable, served and (if configured) kept fresh",
     response_model=Health,
     responses={503: {"model": ErrorBody}},
 )
 async def readyz(request: Request) -> Response:
     reader: RedisPageReader = request.app.state.reader
+    heartbeats: RedisHeartbeats | None = request.app.state.heartbeats
     try:
         generation = await reader.ready()
+        if heartbeats is not None and not await heartbeats.fresh():
+            raise ReadModelUnavailable("no projector worker has reported lately, or all stalled")
     except ReadModelUnavailable as exc:
         logger.warning("not ready: %s", exc)
         return unavailable(request)

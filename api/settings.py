@@ -23,3 +23,17 @@ class ApiSettings(BaseSettings):
     generation_refresh_s: float = Field(1.0, gt=0)
     startup_timeout_s: float = Field(30.0, ge=0, description="wait for Redis at start-up")
     workers: int = Field(1, ge=1)
+    ready_max_staleness_s: float = Field(
+        60.0,
+        ge=0,
+        description="/readyz is 503 unless a projector worker that is not stalled has written "
+        "a heartbeat within this many seconds; 0 leaves the projector out of readiness",
+    )
+    demo_organization_id: int | None = Field(
+        None, ge=1, description="/demo shows the widget for this organization; unset: 404"
+    )
+    demo_token: str | None = Field(None, description="the API token the /demo page uses")
+    demo_series_id: int | None = Field(None, ge=1, description="/demo shows only this series")
+    cors_origins: str = Field(
+        "", description="comma-separated origins whose pages may call the API; empty: none"
+    )

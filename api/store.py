@@ -4,14 +4,20 @@ The fast path is one atomic script in the organization's hash slot that checks
 the token and returns the page, documents already rendered. Only a token not
 issued to the path's organization takes a second round trip, to tell the two
 401s apart and to notice a read model that is gone (Redis restarted empty).
+
+``RedisHeartbeats`` tells ``/readyz`` whether a projector worker keeps the
+read model fresh; never on the endpoint's path.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import hashlib
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 
@@ -19,7 +25,8 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from api.errors import ReadModelUnavailable
-from projector.keys import Keyspace, current_generation_key
+from projector.health import live_workers
+from projector.keys import Control, Keyspace, current_generation_key
 
 logger = logging.getLogger(__name__)
 
@@ -43,13 +50,17 @@ def token_sha256(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _lua(name: str) -> str:
+    return resources.files("api").joinpath(name).read_text()
+
+
 class RedisPageReader:
     def __init__(self, redis: Redis, prefix: str) -> None:
         self.redis = redis
         self.prefix = prefix
         self.keyspace: Keyspace | None = None
-        source = resources.files("api").joinpath("read.lua").read_text()
-        self._read = redis.register_script(source)
+        self._read = redis.register_script(_lua("read.lua"))
+        self._read_member = redis.register_script(_lua("read_member.lua"))
 
     async def refresh(self) -> Keyspace | None:
         """Follow the generation the projector serves; None when there is none."""
@@ -64,14 +75,21 @@ class RedisPageReader:
             logger.info("serving read model generation %s", self.keyspace.generation)
         return self.keyspace
 
-    async def follow(self, interval_s: float) -> None:
-        """Refresh the generation forever (a background task)."""
-        while True:
+    async def follow(self, interval_s: float, stop: asyncio.Event) -> None:
+        """Refresh the generation until ``stop`` is set (a background task).
+
+        Stopped by an event, not by cancellation: on Python 3.11 redis-py's
+        ``asyncio.wait_for`` can swallow a cancellation that arrives as a
+        command completes, which would leave this loop running forever.
+        """
+        while not stop.is_set():
             try:
                 await self.refresh()
             except ReadModelUnavailable as exc:
                 logger.warning("cannot read the current generation: %s", exc)
-            await asyncio.sleep(interval_s)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval_s):
+                    await stop.wait()
 
     async def page(
         self,
@@ -81,8 +99,13 @@ class RedisPageReader:
         now_ms: int,
         offset: int,
         limit: int,
+        member_id: int | None = None,
     ) -> Page | Denial:
-        """A page of the list, or why the token may not read it."""
+        """A page of the list, or why the token may not read it.
+
+        With ``member_id``, the page of that member's list: the meetings of the
+        organization's list the member is registered for or leads.
+        """
         sha = token_sha256(token)
         try:
             for _attempt in range(2):
@@ -91,11 +114,18 @@ class RedisPageReader:
                     raise ReadModelUnavailable("no read model generation is being served")
                 if organization_id is not None:
                     keys = keyspace.org(organization_id)
-                    view = keys.start if series_id is None else keys.series(series_id)
-                    reply = await self._read(
-                        keys=[keys.tokens, view, keys.end, keys.doc],
-                        args=[sha, now_ms, offset, limit],
-                    )
+                    if member_id is None:
+                        view = keys.start if series_id is None else keys.series(series_id)
+                        reply = await self._read(
+                            keys=[keys.tokens, view, keys.end, keys.doc],
+                            args=[sha, now_ms, offset, limit],
+                        )
+                    else:
+                        series = keys.series(series_id or 0)
+                        reply = await self._read_member(
+                            keys=[keys.tokens, keys.member(member_id), keys.end, keys.doc, series],
+                            args=[sha, now_ms, offset, limit, int(series_id is not None)],
+                        )
                     if reply[0] == 1:
                         return Page(int(reply[1]), reply[2])
                 denial = await self._denial(keyspace, sha)
@@ -127,3 +157,40 @@ class RedisPageReader:
         if keyspace is None:
             raise ReadModelUnavailable("no read model generation is being served")
         return keyspace.generation
+
+
+class RedisHeartbeats:
+    """Whether some projector worker that is not stalled has reported lately.
+
+    The verdict is kept for ``cache_s``, so that probes cost at most one read
+    of the heartbeats hash per second.
+    """
+
+    def __init__(
+        self,
+        redis: Redis,
+        prefix: str,
+        max_staleness_s: float,
+        cache_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.redis = redis
+        self.key = Control(prefix).heartbeats
+        self.max_staleness_ms = int(max_staleness_s * 1000)
+        self.cache_s = cache_s
+        self.clock = clock
+        self._verdict = False
+        self._until = float("-inf")
+
+    async def fresh(self) -> bool:
+        """Raises ``ReadModelUnavailable`` when Redis cannot tell."""
+        if self.clock() < self._until:
+            return self._verdict
+        try:
+            beats = await self.redis.hgetall(self.key)
+        except RedisError as exc:
+            raise ReadModelUnavailable(str(exc)) from exc
+        now_ms = time.time_ns() // 1_000_000
+        self._verdict = bool(live_workers(beats, now_ms, self.max_staleness_ms))
+        self._until = self.clock() + self.cache_s
+        return self._verdict

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from devstack import demo
+from devstack.demo import DEMO_ORGANIZATION, DEMO_TOKEN
 from devstack.errors import ChildExitedError, ServiceStartError
 from devstack.kafka import TansuBroker, wait_for_topics
 from devstack.ports import LOOPBACK
@@ -121,6 +123,9 @@ def service_environment(bootstrap_servers: str, redis_url: str, api_port: int) -
         "REDIS_URL": redis_url,
         "API_HOST": LOOPBACK,
         "API_PORT": str(api_port),
+        # GET /demo: the "Upcoming sessions" widget on devstack.demo's organization.
+        "API_DEMO_ORGANIZATION_ID": str(DEMO_ORGANIZATION),
+        "API_DEMO_TOKEN": DEMO_TOKEN,
         "PYTHONUNBUFFERED": "1",
     }
 
@@ -163,8 +168,6 @@ def load_demo(bootstrap_servers: str, timeout: float) -> Demo:
 
     The projector creates its topics at start-up; publishing waits for them.
     """
-    # Only `up` needs the demo, and with it the event contract.
-    from devstack import demo
     from events.topics import Topics
 
     async def publish() -> Demo:
@@ -219,6 +222,7 @@ def banner(api_url: str, broker: TansuBroker, redis: RedisServer, demo: Demo, lo
             "devstack is up. Ctrl-C stops everything.",
             "",
             f"  API    {api_url}  (readiness: {api_url}/readyz)",
+            f"  Widget {api_url}/demo",
             f"  Kafka  {broker.bootstrap_servers}  (Tansu, in memory)",
             f"  Redis  {redis.url}",
             f"  Logs   {log_dir}",

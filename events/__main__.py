@@ -1,24 +1,81 @@
-"""``python -m events schema DIR``: write the contract's JSON Schemas."""
+"""The contract's tools for publishers.
+
+    python -m events schema DIR       write one JSON Schema per event type
+    python -m events asyncapi FILE    write the AsyncAPI document (schemas in FILE's folder)
+    python -m events publish FILE     validate a JSON Lines file, then publish every event
+
+``publish`` publishes nothing unless every line is a valid event; it reports
+each invalid line with its reason. It reads KAFKA_BOOTSTRAP_SERVERS and
+KAFKA_TOPIC_PREFIX from the environment unless given as options.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
 import sys
 from pathlib import Path
 
+from events.asyncapi import write_asyncapi
+from events.errors import PublishError
+from events.jsonlines import read_events
+from events.publisher import KafkaEventPublisher
 from events.schema import write_schemas
+from events.topics import Topics
+
+
+def publish(path: Path, bootstrap_servers: str, topic_prefix: str) -> int:
+    with path.open(encoding="utf-8") as lines:
+        events, bad = read_events(lines)
+    for line in bad:
+        print(f"{path}:{line.number}: {line.reason}", file=sys.stderr)
+    if bad:
+        print(f"{len(bad)} invalid line(s): nothing published", file=sys.stderr)
+        return 1
+
+    async def send() -> None:
+        topics = Topics.with_prefix(topic_prefix)
+        async with KafkaEventPublisher(bootstrap_servers, topics) as publisher:
+            await publisher.publish_many(events)
+
+    try:
+        asyncio.run(send())
+    except PublishError as exc:
+        print(f"publish failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"published {len(events)} event(s) to {bootstrap_servers}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m events", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m events",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     schema = commands.add_parser("schema", help="write one JSON Schema per event type")
     schema.add_argument("directory", type=Path)
+    asyncapi = commands.add_parser("asyncapi", help="write the AsyncAPI document")
+    asyncapi.add_argument("file", type=Path)
+    sender = commands.add_parser("publish", help="validate a JSON Lines file, then publish it")
+    sender.add_argument("file", type=Path)
+    sender.add_argument(
+        "--bootstrap-servers",
+        default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092"),
+    )
+    sender.add_argument("--topic-prefix", default=os.environ.get("KAFKA_TOPIC_PREFIX", ""))
     args = parser.parse_args(argv)
 
     if args.command == "schema":
         for path in write_schemas(args.directory):
             print(path)
+    elif args.command == "asyncapi":
+        write_schemas(args.file.parent / "schemas")
+        print(write_asyncapi(args.file))
+    elif args.command == "publish":
+        return publish(args.file, args.bootstrap_servers, args.topic_prefix)
     return 0
 
 

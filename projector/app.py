@@ -5,6 +5,9 @@
 Events are acknowledged (and so committed) only after their batch is applied
 or dead-lettered: a worker stopped or killed mid-batch leaves the batch to be
 redelivered, and applying it again changes nothing.
+
+Beside the agent: timers that prune, measure the consumer lag and write the
+worker's heartbeat, and a task that serves ``/metrics`` and ``/healthz``.
 """
 
 from __future__ import annotations
@@ -19,7 +22,10 @@ from redis.asyncio import Redis
 
 from projector.connections import connect_redis
 from projector.deadletters import KafkaDeadLetters
-from projector.generations import Generations, serving_keyspace
+from projector.generations import Generations
+from projector.health import HeartbeatWriter, WorkerHealth, worker_id
+from projector.metrics import MetricsServer, PrometheusObserver, measure_lag
+from projector.offsets import group_has_committed
 from projector.pipeline import Pipeline
 from projector.records import Record
 from projector.retry import retry_forever
@@ -31,8 +37,9 @@ logger = logging.getLogger(__name__)
 class Resources:
     """The worker's clients, created once the worker's event loop runs."""
 
-    def __init__(self, settings: ProjectorSettings) -> None:
+    def __init__(self, settings: ProjectorSettings, health: WorkerHealth) -> None:
         self.settings = settings
+        self.health = health
         self._ready = asyncio.Event()
         self._redis: Redis | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -44,8 +51,9 @@ class Resources:
         settings = self.settings
         if self._redis is None:
             self._redis = connect_redis(settings.redis_url)
-        keyspace = await serving_keyspace(self._redis, settings.key_prefix)
-        self.generations = Generations(self._redis, settings.key_prefix, settings.retention)
+        self.generations = Generations(
+            self._redis, settings.key_prefix, settings.retention, self._group_is_fresh
+        )
         if self._producer is None:
             producer = AIOKafkaProducer(
                 bootstrap_servers=settings.kafka_bootstrap_servers, acks="all"
@@ -56,12 +64,23 @@ class Resources:
                 await producer.stop()
                 raise
             self._producer = producer
-        self.pipeline = Pipeline(self.generations, KafkaDeadLetters(self._producer))
-        logger.info("projecting; generation %s is served", keyspace.generation)
+        self.pipeline = Pipeline(
+            self.generations, KafkaDeadLetters(self._producer), PrometheusObserver(self.health)
+        )
         self._ready.set()
+
+    async def _group_is_fresh(self) -> bool:
+        settings = self.settings
+        return not await group_has_committed(
+            settings.kafka_bootstrap_servers, settings.group_id, settings.topics.names()
+        )
 
     async def ready(self) -> None:
         await self._ready.wait()
+
+    @property
+    def redis(self) -> Redis | None:
+        return self._redis
 
     async def stop(self) -> None:
         if self._producer is not None:
@@ -106,7 +125,8 @@ def create_app(settings: ProjectorSettings) -> faust.App:
         web_enabled=False,
     )
     topics = app.topic(*settings.topics.names(), key_type=bytes, value_type=bytes)
-    resources = Resources(settings)
+    health = WorkerHealth(settings.stall_after_s)
+    resources = Resources(settings, health)
 
     @app.agent(topics, concurrency=1, name="project")
     async def project(stream: faust.StreamT[bytes]) -> None:
@@ -133,5 +153,39 @@ def create_app(settings: ProjectorSettings) -> faust.App:
             return
         if freed:
             logger.info("pruned %d ended meetings and expired tombstones", freed)
+
+    @app.timer(interval=settings.lag_interval_s)  # type: ignore[untyped-decorator]
+    async def lag() -> None:
+        names = settings.topics.names()
+        try:
+            assigned = [(tp.topic, tp.partition) for tp in app.consumer.assignment()]
+            async with asyncio.timeout(max(settings.lag_interval_s, 10.0)):
+                health.lag = await measure_lag(
+                    settings.kafka_bootstrap_servers,
+                    settings.group_id,
+                    names,
+                    [tp for tp in assigned if tp[0] in names],
+                )
+        except Exception as exc:
+            logger.warning("cannot measure the consumer lag: %r", exc)
+
+    heartbeats = HeartbeatWriter(settings.key_prefix, worker_id(), settings.heartbeat_s)
+
+    @app.timer(interval=settings.heartbeat_s)  # type: ignore[untyped-decorator]
+    async def heartbeat() -> None:
+        await heartbeats.beat(resources.redis, health)
+
+    if settings.metrics_port:
+
+        @app.task  # type: ignore[untyped-decorator]
+        async def serve_metrics() -> None:
+            server = MetricsServer(health, "0.0.0.0", settings.metrics_port)
+            try:
+                await server.start()
+                await asyncio.Event().wait()  # until the worker stops (cancels this)
+            except OSError:
+                logger.exception("cannot serve metrics on port %d", settings.metrics_port)
+            finally:
+                await server.stop()
 
     return app

@@ -18,6 +18,8 @@ Organization keys (``OrgKeys``):
     links        hash  hpc org -> +version linked / -version unlinked (EAP side)
     eap          hash  eap org -> +version linked / -version unlinked (HPC side)
     tok          hash  token sha256 -> "1" issued / "0" revoked
+    u:<user>     zset  member -> start ms      meetings of the list a user follows
+    p:<member>   set   user ids following that meeting (registered or leading)
 
 Meeting keys (``MeetingKeys``): ``state`` (hash), ``regs`` (registration id ->
 user id, or "x" once canceled), ``users`` (user id -> active registrations).
@@ -116,6 +118,10 @@ class OrgKeys:
 
     def series(self, series_id: int) -> str:
         return f"{self.base}:s:{series_id}"
+
+    def member(self, member_id: int) -> str:
+        """The meetings of the list that a member follows (registered or leading)."""
+        return f"{self.base}:u:{member_id}"
 
 
 @dataclass(frozen=True, slots=True)

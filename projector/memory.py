@@ -31,10 +31,17 @@ class _Meeting:
     ended: bool = False
     registrations: dict[int, int | None] = field(default_factory=dict)  # id -> user, None canceled
 
+    def registered_users(self) -> set[int]:
+        return {user for user in self.registrations.values() if user is not CANCELED}
+
     def registered_attendees(self) -> int:
         assert self.snapshot is not None
-        users = {user for user in self.registrations.values() if user is not CANCELED}
-        return len(users - self.snapshot.leader_ids)
+        return len(self.registered_users() - self.snapshot.leader_ids)
+
+    def follows(self, member_id: int) -> bool:
+        """Whether the member has an active registration or leads the meeting."""
+        assert self.snapshot is not None
+        return member_id in self.snapshot.leader_ids or member_id in self.registered_users()
 
     def document(self) -> bytes:
         assert self.snapshot is not None
@@ -107,9 +114,17 @@ class InMemoryReadModel:
         return {organization_id} | linked
 
     def upcoming(
-        self, organization_id: int, now_ms: int, series_id: int | None = None
+        self,
+        organization_id: int,
+        now_ms: int,
+        series_id: int | None = None,
+        member_id: int | None = None,
     ) -> list[tuple[int, int, bytes]]:
-        """(start, id, document) of the organization's list, in order."""
+        """(start, id, document) of the organization's list, in order.
+
+        With ``member_id``, only the meetings that member follows (registered
+        or leading): the Member's Upcoming Meetings list.
+        """
         owners = self.organizations_listed_by(organization_id)
         rows = []
         for meeting_id, meeting in self._meetings.items():
@@ -117,6 +132,8 @@ class InMemoryReadModel:
             if s is None or meeting.ended or s.end_ms <= now_ms or s.organization_id not in owners:
                 continue
             if series_id is not None and s.series_id != series_id:
+                continue
+            if member_id is not None and not meeting.follows(member_id):
                 continue
             rows.append((s.start_ms, meeting_id, meeting.document()))
         rows.sort()
@@ -129,6 +146,7 @@ class InMemoryReadModel:
         offset: int,
         limit: int,
         series_id: int | None = None,
+        member_id: int | None = None,
     ) -> Page:
-        rows = self.upcoming(organization_id, now_ms, series_id)
+        rows = self.upcoming(organization_id, now_ms, series_id, member_id)
         return Page(len(rows), [doc for _, _, doc in rows[offset : offset + limit]])

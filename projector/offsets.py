@@ -72,3 +72,18 @@ async def lag(bootstrap_servers: str, group_id: str, topics: Iterable[str]) -> i
     ends = await log_end_offsets(bootstrap_servers, topics)
     committed = await committed_offsets(bootstrap_servers, group_id, ends)
     return sum(max(end - committed[tp], 0) for tp, end in ends.items())
+
+
+async def group_has_committed(bootstrap_servers: str, group_id: str, topics: Iterable[str]) -> bool:
+    """Whether the group has committed an offset on any partition of ``topics``."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers, group_id=group_id, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        for tp in await partitions_of(consumer, topics):
+            if await consumer.committed(tp):
+                return True
+        return False
+    finally:
+        await consumer.stop()

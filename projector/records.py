@@ -13,6 +13,7 @@ class Record:
     key: bytes | None
     value: bytes | None
     timestamp_ms: int | None = None  # the record's Kafka timestamp
+    headers: tuple[tuple[str, bytes], ...] = ()
 
     @property
     def coordinates(self) -> str:

@@ -37,7 +37,15 @@ async def read_records(
         while todo:
             fetched = await consumer.getmany(*todo, timeout_ms=1000, max_records=batch_size)
             records = [
-                Record(tp.topic, tp.partition, m.offset, m.key, m.value, m.timestamp)
+                Record(
+                    tp.topic,
+                    tp.partition,
+                    m.offset,
+                    m.key,
+                    m.value,
+                    m.timestamp,
+                    tuple((name, bytes(value)) for name, value in m.headers or ()),
+                )
                 for tp, messages in fetched.items()
                 for m in messages
                 if m.offset < todo[tp]

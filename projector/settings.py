@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from events.topics import Topics
@@ -36,6 +36,15 @@ class ProjectorSettings(BaseSettings):
         description="Faust's data directory (nothing durable is kept there)",
     )
 
+    metrics_port: int = Field(
+        9108, ge=0, le=65535, description="serves /metrics and /healthz; 0 serves nothing"
+    )
+    lag_interval_s: float = Field(10.0, gt=0, description="how often the consumer lag is measured")
+    stall_after_s: float = Field(
+        60.0, gt=0, description="lag with no batch applied (or apply failing) this long: stalled"
+    )
+    heartbeat_s: float = Field(5.0, gt=0, description="how often a worker writes its heartbeat")
+
     rebuild_batch_size: int = Field(20_000, ge=1)
     rebuild_lock_ttl_s: float = Field(
         15.0, gt=0, description="a rebuild that stops renewing its lock for this long is over"
@@ -47,6 +56,16 @@ class ProjectorSettings(BaseSettings):
     ended_retention_days: float = Field(7, gt=0)
     tombstone_retention_days: float = Field(30, gt=0)
     pending_retention_days: float = Field(30, gt=0)
+
+    @model_validator(mode="after")
+    def _stall_outlasts_lag_measurement(self) -> ProjectorSettings:
+        # The lag a worker knows is up to one interval old; a shorter bound
+        # would call a worker that has just caught up stalled.
+        if self.stall_after_s < 2 * self.lag_interval_s:
+            raise ValueError(
+                "PROJECTOR_STALL_AFTER_S must be at least twice PROJECTOR_LAG_INTERVAL_S"
+            )
+        return self
 
     @property
     def topics(self) -> Topics:

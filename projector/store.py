@@ -70,10 +70,11 @@ class Projection:
     end: bytes
     doc: bytes
     former_owners: tuple[bytes, ...]
+    people: bytes  # members registered or leading, comma-separated
 
     @classmethod
     def parse(cls, meeting_id: int, reply: list[Any]) -> Projection:
-        rev, listed, owner, series, start, end, doc, was = reply
+        rev, listed, owner, series, start, end, doc, was, people = reply
         return cls(
             meeting_id=meeting_id,
             rev=int(rev),
@@ -84,18 +85,40 @@ class Projection:
             end=end,
             doc=doc,
             former_owners=tuple(org for org in was.split(b",") if org),
+            people=people,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """What a write of one meeting into an organization's lists carries."""
+
+    member: str
+    key: int  # 2 * rev + 1: beats every earlier write and removal
+    start: bytes
+    end: bytes
+    series: bytes
+    doc: bytes
+    people: bytes  # who follows it: members registered or leading
+    source: bytes  # the organization that owns the meeting
 
 
 FollowUp = Callable[[Pipeline, list[Any]], None]
 """Queues step 3's commands, given the replies of the step-2 commands it follows."""
 
 
-class Script:
-    """A Lua script of ``lua/``, queued on pipelines by its SHA."""
+def _lua(name: str) -> str:
+    return resources.files("projector").joinpath("lua", f"{name}.lua").read_text()
 
-    def __init__(self, name: str) -> None:
-        self.source = resources.files("projector").joinpath("lua", f"{name}.lua").read_text()
+
+class Script:
+    """A Lua script of ``lua/``, queued on pipelines by its SHA.
+
+    ``library`` names a file of shared functions prepended to the script.
+    """
+
+    def __init__(self, name: str, library: str | None = None) -> None:
+        self.source = (_lua(library) if library else "") + _lua(name)
         self.sha = hashlib.sha1(self.source.encode()).hexdigest()
 
     def __call__(self, *, keys: Sequence[str], args: Sequence[Any], client: Pipeline) -> None:
@@ -117,12 +140,12 @@ class RedisReadModel:
         self.retention = retention
         self.clock = clock
         self._meeting = Script("meeting")
-        self._put = Script("put")
-        self._remove = Script("remove")
-        self._link = Script("link")
-        self._hpc = Script("hpc")
+        self._put = Script("put", library="views")
+        self._remove = Script("remove", library="views")
+        self._link = Script("link", library="views")
+        self._hpc = Script("hpc", library="views")
         self._token = Script("token")
-        self._prune = Script("prune")
+        self._prune = Script("prune", library="views")
         self._scripts = (
             self._meeting,
             self._put,
@@ -156,6 +179,7 @@ class RedisReadModel:
         first = await pipe.execute()
 
         projections: dict[int, Projection] = {}
+        links = _latest_links(changes)
         pipe = self.redis.pipeline(transaction=False)
         follow_ups: list[tuple[int, int, FollowUp]] = []
 
@@ -173,7 +197,8 @@ class RedisReadModel:
                     if latest is None or projection.rev > latest.rev:
                         projections[change.meeting_id] = projection
                 case SetEapLink():
-                    queue(partial(self._link_hpc_side, pipe, change))
+                    if links[change.eap_organization_id, change.hpc_organization_id] is change:
+                        queue(partial(self._link_hpc_side, pipe, change))
                 case IssueToken():
                     if reply == b"1":
                         self._set_token(pipe, change.organization_id, change.token_sha256, True)
@@ -248,6 +273,7 @@ class RedisReadModel:
                     ],
                     args=[
                         keys.base,
+                        change.eap_organization_id,
                         change.hpc_organization_id,
                         change.version,
                         int(change.linked),
@@ -279,12 +305,13 @@ class RedisReadModel:
     def _place(self, pipe: Pipeline, p: Projection, now: int) -> FollowUp:
         """Write a meeting to its owner, remove it from former owners; then copies."""
         m = member(p.meeting_id)
-        put_key, remove_key = 2 * p.rev + 1, 2 * p.rev
+        listing = Listing(m, 2 * p.rev + 1, p.start, p.end, p.series, p.doc, p.people, p.owner)
+        remove_key = 2 * p.rev
         owners = list(p.former_owners)
         if p.owner and not p.listed:
             owners.append(p.owner)
         if p.listed:
-            self._put_into(pipe, int(p.owner), p.owner, m, put_key, p.start, p.end, p.series, p.doc)
+            self._put_into(pipe, int(p.owner), listing)
             pipe.sadd(self.keyspace.orgs, p.owner)
         for org in owners:
             self._remove_from(pipe, int(org), m, remove_key, now, own=True)
@@ -293,9 +320,7 @@ class RedisReadModel:
             if p.listed:
                 put_reply, _added, *replies = replies
                 for eap in put_reply:
-                    self._put_into(
-                        pipe, int(eap), p.owner, m, put_key, p.start, p.end, p.series, p.doc
-                    )
+                    self._put_into(pipe, int(eap), listing)
             for eaps in replies:
                 for eap in eaps:
                     self._remove_from(pipe, int(eap), m, remove_key, now, own=False)
@@ -307,6 +332,7 @@ class RedisReadModel:
         self._hpc(
             keys=[hpc.start, hpc.end, hpc.doc, hpc.meta, f"{hpc.base}:eap"],
             args=[
+                hpc.base,
                 change.hpc_organization_id,
                 change.eap_organization_id,
                 change.version,
@@ -319,36 +345,16 @@ class RedisReadModel:
 
         def copies(pipe: Pipeline, replies: list[Any]) -> None:
             listed = replies[0]
-            for i in range(0, len(listed), 6):
-                m, key, start, end, series, doc = listed[i : i + 6]
-                self._put_into(
-                    pipe,
-                    change.eap_organization_id,
-                    source,
-                    m.decode(),
-                    int(key),
-                    start,
-                    end,
-                    series,
-                    doc,
-                )
+            for i in range(0, len(listed), 7):
+                m, key, start, end, series, doc, people = listed[i : i + 7]
+                listing = Listing(m.decode(), int(key), start, end, series, doc, people, source)
+                self._put_into(pipe, change.eap_organization_id, listing)
 
         return copies
 
     # -- list writes ----------------------------------------------------------
 
-    def _put_into(
-        self,
-        pipe: Pipeline,
-        org: int,
-        source: bytes,
-        m: str,
-        key: int,
-        start: bytes,
-        end: bytes,
-        series: bytes,
-        doc: bytes,
-    ) -> None:
+    def _put_into(self, pipe: Pipeline, org: int, listing: Listing) -> None:
         keys = self._org(org)
         self._put(
             keys=[
@@ -360,7 +366,18 @@ class RedisReadModel:
                 f"{keys.base}:links",
                 f"{keys.base}:eap",
             ],
-            args=[keys.base, org, m, key, start, end, series, source, doc],
+            args=[
+                keys.base,
+                org,
+                listing.member,
+                listing.key,
+                listing.start,
+                listing.end,
+                listing.series,
+                listing.source,
+                listing.doc,
+                listing.people,
+            ],
             client=pipe,
         )
 
@@ -390,3 +407,18 @@ class RedisReadModel:
 
     def _org(self, organization_id: int) -> OrgKeys:
         return self.keyspace.org(organization_id)
+
+
+def _latest_links(changes: Sequence[Change]) -> dict[tuple[int, int], SetEapLink]:
+    """Per (EAP, HPC) pair, the batch's link change of the highest version.
+
+    Only it needs the HPC side (and its copies): an older one changes nothing
+    there once the newer is applied.
+    """
+    latest: dict[tuple[int, int], SetEapLink] = {}
+    for change in changes:
+        if isinstance(change, SetEapLink):
+            pair = (change.eap_organization_id, change.hpc_organization_id)
+            if pair not in latest or change.version > latest[pair].version:
+                latest[pair] = change
+    return latest

@@ -27,9 +27,18 @@ SERIES = [None, 11, 12]
 
 
 def random_history(
-    rng: random.Random, meetings: int, events: int, token: str, earliest_start_h: int = -2
+    rng: random.Random,
+    meetings: int,
+    events: int,
+    token: str,
+    earliest_start_h: int = -2,
+    link_share: float = 0.08,
 ) -> tuple[list[dict[str, Any]], list[int]]:
-    """``events`` events about ``meetings`` meetings, shuffled; and the organizations."""
+    """``events`` events about ``meetings`` meetings, shuffled; and the organizations.
+
+    ``link_share`` of the events link or unlink EAP organizations: each link
+    copies an HPC organization's whole list, so realistic histories have few.
+    """
     now = time.time_ns() // 1_000_000
     owners = ORGANIZATIONS + HPC_ORGANIZATIONS
     history: list[dict[str, Any]] = []
@@ -74,7 +83,7 @@ def random_history(
                     registration_id=registration_id, meeting_id=registered_for, user_id=user_id
                 )
             )
-        elif roll < 0.92:
+        elif roll < 1 - link_share:
             versions[meeting_id] += 1
             end = rng.choice([canceled, completed])
             history.append(

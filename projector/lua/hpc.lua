@@ -1,12 +1,16 @@
 -- The HPC organization's side of an EAP link, atomic in its slot.
 -- KEYS: start, end, doc, meta, eap
--- ARGV: org (the HPC organization), eap org, version, linked ("1" or "0")
+-- ARGV: base, org (the HPC organization), eap org, version, linked ("1" or "0")
 -- While the link is in force, returns this organization's own meetings for
--- the EAP organization to copy: {member, key, start, end, series, doc, ...}.
+-- the EAP organization to copy: {member, key, start, end, series, doc, people, ...}.
 local start_z, end_z, docs, meta, eap = unpack(KEYS)
-local org, eap_org, version, linked = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4] == '1'
+local base, org, eap_org = ARGV[1], ARGV[2], ARGV[3]
+local version, linked = tonumber(ARGV[4]), ARGV[5] == '1'
 
 local current = tonumber(redis.call('HGET', eap, eap_org) or '0')
+-- An older event changes nothing and has nothing to copy; an equal one may be
+-- a redelivery whose copies were cut short, so it copies again.
+if version < math.abs(current) then return {} end
 if version > math.abs(current) then
   current = linked and version or -version
   redis.call('HSET', eap, eap_org, string.format('%.0f', current))
@@ -17,12 +21,13 @@ local out = {}
 local listed = redis.call('ZRANGE', start_z, 0, -1, 'WITHSCORES')
 for i = 1, #listed, 2 do
   local m = listed[i]
-  local key, series, source = string.match(redis.call('HGET', meta, m) or '', '^([^|]*)|([^|]*)|([^|]*)$')
+  local key, series, source = read_meta(meta, m)
   if source == org then
     local n = #out
-    out[n + 1], out[n + 2], out[n + 3] = m, key, listed[i + 1]
+    out[n + 1], out[n + 2], out[n + 3] = m, string.format('%.0f', key), listed[i + 1]
     out[n + 4], out[n + 5] = redis.call('ZSCORE', end_z, m), series
     out[n + 6] = redis.call('HGET', docs, m)
+    out[n + 7] = table.concat(redis.call('SMEMBERS', base .. ':p:' .. m), ',')
   end
 end
 return out

@@ -8,7 +8,9 @@
 --   reg    registration_id user_id
 --   unreg  registration_id
 -- Returns the meeting's whole current projection, changed or not, so that a
--- redelivered event re-emits it: {rev, listed, org, series, start, end, doc, was}
+-- redelivered event re-emits it:
+--   {rev, listed, org, series, start, end, doc, was, people}
+-- where people are the members registered (active) or leading, comma-separated.
 local state, regs, users = KEYS[1], KEYS[2], KEYS[3]
 local op = ARGV[1]
 local now = tonumber(ARGV[2])
@@ -86,11 +88,17 @@ end
 for _, key in ipairs(KEYS) do redis.call('PEXPIREAT', key, fmt(deadline)) end
 
 if ended or not org then
-  return {fmt(rev), 0, org or '', '', '', '', '', was}
+  return {fmt(rev), 0, org or '', '', '', '', '', was, ''}
 end
 local m = redis.call('HMGET', state, 'sid', 'st', 'en', 'lead', 'head', 'tail')
-local registered = redis.call('HLEN', users)
+local people = redis.call('HKEYS', users)
+local registered = #people
 for leader in string.gmatch(m[4], '[^,]+') do
-  if redis.call('HEXISTS', users, leader) == 1 then registered = registered - 1 end
+  if redis.call('HEXISTS', users, leader) == 1 then
+    registered = registered - 1
+  else
+    people[#people + 1] = leader
+  end
 end
-return {fmt(rev), 1, org, m[1], m[2], m[3], m[5] .. registered .. m[6], was}
+return {fmt(rev), 1, org, m[1], m[2], m[3], m[5] .. registered .. m[6], was,
+  table.concat(people, ',')}

@@ -9,13 +9,9 @@ local retention, limit = tonumber(ARGV[4]), tonumber(ARGV[5])
 
 local ended = redis.call('ZRANGEBYSCORE', end_z, '-inf', now, 'LIMIT', 0, limit)
 for _, m in ipairs(ended) do
-  local key, series, source = string.match(redis.call('HGET', meta, m) or '0||', '^([^|]*)|([^|]*)|([^|]*)$')
-  if series ~= '' then redis.call('ZREM', base .. ':s:' .. series, m) end
-  if source ~= '' and source ~= org then redis.call('SREM', base .. ':from:' .. source, m) end
-  redis.call('ZREM', start_z, m)
-  redis.call('ZREM', end_z, m)
-  redis.call('HDEL', docs, m)
-  redis.call('HSET', meta, m, key .. '||')
+  local key, series, source = read_meta(meta, m)
+  unlist(base, org, m, series, source)
+  redis.call('HSET', meta, m, string.format('%.0f', key) .. '||')
   redis.call('ZADD', gone, now, m)
 end
 

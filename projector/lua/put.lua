@@ -1,6 +1,7 @@
 -- Write one meeting into one organization's lists, atomic in its slot {o<id>}.
 -- KEYS: start, end, doc, meta, gone, links, eap
--- ARGV: base, org, member, key, start_ms, end_ms, series, source org, doc
+-- ARGV: base, org, member, key, start_ms, end_ms, series, source org, doc,
+--       people (the members registered or leading, comma-separated)
 -- A write applies only when its key beats the key of the last write of that
 -- member (keys are 2*rev+1 for writes, 2*rev for removals). A copy from an HPC
 -- organization applies only while the link to it is in force.
@@ -15,12 +16,7 @@ if not own and tonumber(redis.call('HGET', links, source) or '0') <= 0 then
   return {}
 end
 
-local old = redis.call('HGET', meta, m)
-local old_key, old_series, old_source = 0, '', ''
-if old then
-  local k, sid, src = string.match(old, '^([^|]*)|([^|]*)|([^|]*)$')
-  old_key, old_series, old_source = tonumber(k), sid, src
-end
+local old_key, old_series, old_source = read_meta(meta, m)
 
 if key > old_key then
   if old_series ~= '' and old_series ~= series then
@@ -36,15 +32,11 @@ if key > old_key then
   redis.call('HSET', meta, m, ARGV[4] .. '|' .. series .. '|' .. source)
   redis.call('ZREM', gone, m)
   if not own then redis.call('SADD', base .. ':from:' .. source, m) end
+  set_people(base, m, start_ms, ARGV[10])
 end
 
 -- A stale write fans out to nobody: the write that beat it already did, and
 -- an EAP organization linked since holds no tombstone to refuse it. An equal
 -- key does fan out again, for a redelivered batch.
 if not own or key < old_key then return {} end
-local linked = {}
-local pairs_ = redis.call('HGETALL', eap)
-for i = 1, #pairs_, 2 do
-  if tonumber(pairs_[i + 1]) > 0 then linked[#linked + 1] = pairs_[i] end
-end
-return linked
+return linked_eaps(eap)

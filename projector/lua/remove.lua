@@ -7,29 +7,12 @@
 local start_z, end_z, docs, meta, gone, eap = unpack(KEYS)
 local base, org, m, key, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
 
-local old = redis.call('HGET', meta, m)
-local old_key, old_series, old_source = 0, '', ''
-if old then
-  local k, sid, src = string.match(old, '^([^|]*)|([^|]*)|([^|]*)$')
-  old_key, old_series, old_source = tonumber(k), sid, src
-end
-
+local old_key, old_series, old_source = read_meta(meta, m)
 if key > old_key then
-  redis.call('ZREM', start_z, m)
-  redis.call('ZREM', end_z, m)
-  redis.call('HDEL', docs, m)
-  if old_series ~= '' then redis.call('ZREM', base .. ':s:' .. old_series, m) end
-  if old_source ~= '' and old_source ~= org then
-    redis.call('SREM', base .. ':from:' .. old_source, m)
-  end
+  unlist(base, org, m, old_series, old_source)
   redis.call('HSET', meta, m, ARGV[4] .. '||')
   redis.call('ZADD', gone, now, m)
 end
 
 if ARGV[6] ~= '1' or key < old_key then return {} end
-local linked = {}
-local pairs_ = redis.call('HGETALL', eap)
-for i = 1, #pairs_, 2 do
-  if tonumber(pairs_[i + 1]) > 0 then linked[#linked + 1] = pairs_[i] end
-end
-return linked
+return linked_eaps(eap)

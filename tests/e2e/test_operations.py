@@ -204,3 +204,37 @@ async def test_verify_agrees_then_names_each_difference(system: System) -> None:
         f"organization {org}: meeting {meeting['id']}: registered_attendees: "
         f"expected {meeting['registered_attendees']}, found {tampered['registered_attendees']}"
     ) in output
+
+
+async def test_a_lost_read_model_answers_503_until_rebuilt_never_a_partial_list(
+    system: System,
+) -> None:
+    history, organizations = await history_in_place(system, seed=5, events=2_000)
+    redis = Redis.from_url(system.redis_url)
+    try:  # what a Redis restarted empty looks like to this namespace
+        keys = [key async for key in redis.scan_iter(match=f"{system.namespace}:*")]
+        await redis.delete(*keys)
+    finally:
+        await redis.aclose()
+    now = time.time_ns() // 1_000_000
+    late = [
+        scheduled(
+            meeting_id=7000,
+            organization_id=1,
+            start_time=at(now + 7_200_000),
+            end_time=at(now + 9_000_000),
+        )
+    ]
+    await system.publish(late)
+    await asyncio.sleep(3)  # the projector sees the batch and must not recreate generation 1
+
+    response = system.get(f"/api/v2/organizations/{organizations[0]}/upcoming_meetings", TOKEN)
+    assert response.status_code == 503
+    assert response.json() == {"error": "Service Unavailable"}
+
+    status, output = system.run("projector", "rebuild", **FAST)
+    assert status == 0, output
+    await system.wait_caught_up()
+    expected = answers(reference_of(history + late), organizations)
+    for org in organizations:
+        assert system.upcoming(org, TOKEN, items=100)["meetings"] == expected[org]

@@ -49,7 +49,13 @@ class ReadModel(Protocol):
     async def apply(self, changes: Sequence[Change]) -> None: ...
 
     async def page(
-        self, org: int, now_ms: int, offset: int = 0, limit: int = 100, series: int | None = None
+        self,
+        org: int,
+        now_ms: int,
+        offset: int = 0,
+        limit: int = 100,
+        series: int | None = None,
+        member: int | None = None,
     ) -> tuple[int, list[dict[str, Any]]]: ...
 
     async def access(self, org: int, token: str) -> str: ...
@@ -63,9 +69,15 @@ class MemoryModel:
         self.model.apply(changes)
 
     async def page(
-        self, org: int, now_ms: int, offset: int = 0, limit: int = 100, series: int | None = None
+        self,
+        org: int,
+        now_ms: int,
+        offset: int = 0,
+        limit: int = 100,
+        series: int | None = None,
+        member: int | None = None,
     ) -> tuple[int, list[dict[str, Any]]]:
-        page = self.model.page(org, now_ms, offset, limit, series)
+        page = self.model.page(org, now_ms, offset, limit, series, member)
         return page.total_items, parse_documents(b",".join(page.meetings))
 
     async def access(self, org: int, token: str) -> str:
@@ -95,12 +107,18 @@ class RedisModel:
         await self.store.apply(changes)
 
     async def page(
-        self, org: int, now_ms: int, offset: int = 0, limit: int = 100, series: int | None = None
+        self,
+        org: int,
+        now_ms: int,
+        offset: int = 0,
+        limit: int = 100,
+        series: int | None = None,
+        member: int | None = None,
     ) -> tuple[int, list[dict[str, Any]]]:
         if org not in self._readable:
             await self.store.apply([IssueToken(org, sha256_hex(READER_TOKEN))])
             self._readable.add(org)
-        page = await self.reader.page(org, READER_TOKEN, series, now_ms, offset, limit)
+        page = await self.reader.page(org, READER_TOKEN, series, now_ms, offset, limit, member)
         assert not isinstance(page, Denial), page
         return page.total_items, parse_documents(page.meetings)
 

@@ -117,7 +117,12 @@ class Api:
 
 @asynccontextmanager
 async def running_api(redis_url: str, prefix: str) -> AsyncIterator[Api]:
-    settings = ApiSettings(REDIS_URL=redis_url, REDIS_KEY_PREFIX=prefix, generation_refresh_s=0.1)
+    settings = ApiSettings(
+        REDIS_URL=redis_url,
+        REDIS_KEY_PREFIX=prefix,
+        generation_refresh_s=0.1,
+        ready_max_staleness_s=0,  # no projector here: readiness is about Redis alone
+    )
     app = create_app(settings)
     transport = httpx.ASGITransport(app=app)
     async with (
@@ -629,6 +634,8 @@ async def test_the_openapi_document(api: Api) -> None:
     response = await api.get("/openapi.json")
     document = response.json()
 
+    member = "/api/v2/organizations/{organization_id}/members/{member_id}/upcoming_meetings"
+    assert {"200", "401", "422", "503"} <= set(document["paths"][member]["get"]["responses"])
     operation = document["paths"]["/api/v2/organizations/{organization_id}/upcoming_meetings"]
     get = operation["get"]
     assert {"200", "401", "422", "503"} <= set(get["responses"])
@@ -644,3 +651,67 @@ async def test_the_openapi_document(api: Api) -> None:
         "page": "query",
         "items": "query",
     }
+
+
+# -- the Member's Upcoming Meetings endpoint ---------------------------------------
+
+
+def member_path(member: int | str, org: int | str = ORG) -> str:
+    return f"/api/v2/organizations/{org}/members/{member}/upcoming_meetings"
+
+
+async def test_a_members_list_holds_what_they_registered_for_or_lead(
+    model: ReadModel, api: Api
+) -> None:
+    await model.publish(
+        eap_linked(ORG, 8),
+        future_meeting(1, hour=1, meeting_series_id=700),
+        future_meeting(2, hour=2, group_leader=leader(77, "Kim", "Lo")),
+        future_meeting(3, hour=3, co_leader_ids=[77]),
+        future_meeting(4, 8, hour=4, meeting_series_id=700),  # an HPC meeting
+        future_meeting(5, hour=5),
+        future_meeting(6, 9, hour=6),  # another organization's
+        registration_created(1, 1, 77),
+        registration_created(2, 4, 77),
+        registration_created(3, 5, 77),
+        registration_canceled(3, 5, 77),
+        registration_created(4, 6, 77),
+    )
+
+    body = (await api.get(member_path(77), bearer(), items=2)).json()
+
+    assert [m["id"] for m in body["meetings"]] == [1, 2]
+    assert {k: body[k] for k in ("current_page", "items", "total_items", "total_pages")} == {
+        "current_page": 1,
+        "items": 2,
+        "total_items": 4,
+        "total_pages": 2,
+    }
+    page_2 = (await api.get(member_path(77), bearer(), items=2, page=2)).json()
+    assert [m["id"] for m in page_2["meetings"]] == [3, 4]
+    series = (await api.get(member_path(77), bearer(), meeting_series_id=700)).json()
+    assert [m["id"] for m in series["meetings"]] == [1, 4]
+    assert (await api.get(member_path(78), bearer())).json()["meetings"] == []
+
+
+@pytest.mark.parametrize(
+    ("member", "headers", "status", "body"),
+    [
+        ("0", bearer(), 422, {"error": "Parameter member_id must be a positive integer"}),
+        ("x", bearer(), 422, {"error": "Parameter member_id must be a positive integer"}),
+        ("7", bearer("nobody"), 401, {"error": "Unauthorized Access"}),
+        ("x", bearer("nobody"), 401, {"error": "Unauthorized Access"}),
+        ("7", {}, 401, {"error": "Unauthorized Access"}),
+    ],
+)
+async def test_the_member_endpoint_checks_like_the_organizations(
+    model: ReadModel,
+    api: Api,
+    member: str,
+    headers: dict[str, str],
+    status: int,
+    body: dict[str, str],
+) -> None:
+    await model.publish(future_meeting(1))
+    response = await api.get(member_path(member), headers)
+    assert (response.status_code, response.json()) == (status, body)

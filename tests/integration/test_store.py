@@ -537,6 +537,11 @@ async def observe(model: ReadModel) -> dict[tuple[Any, ...], Any]:
                     seen[org, series, now, offset] = await model.page(
                         org, now, offset, PAGE, series
                     )
+            for user in USERS:  # the Member's Upcoming Meetings lists
+                for now in NOWS:
+                    seen["member", org, user, series, now] = await model.page(
+                        org, now, series=series, member=user
+                    )
         for token in TOKENS:
             seen["token", token, org] = await model.access(org, token)
     return seen

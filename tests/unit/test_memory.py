@@ -744,3 +744,50 @@ def test_batch_boundaries_do_not_matter(history: list[Change], data: st.DataObje
 @given(history=histories())
 def test_applying_a_batch_twice_equals_applying_it_once(history: list[Change]) -> None:
     assert view(applied(history, history)) == view(applied(history))
+
+
+# -- a member's list ------------------------------------------------------------
+
+
+def followed(read_model: InMemoryReadModel, member: int, org: int = 5, **kw: Any) -> list[int]:
+    page = read_model.page(org, NOW, 0, ALL, kw.get("series"), member_id=member)
+    return [json.loads(document)["id"] for document in page.meetings]
+
+
+def test_a_member_follows_the_meetings_they_registered_for_or_lead() -> None:
+    read_model = model(
+        meeting(1, start=10),
+        meeting(2, start=20, leader_id=77),
+        meeting(3, start=30, co_leaders=(77,)),
+        meeting(4, start=40),
+        registration_created(registration_id=1, meeting_id=1, user_id=77),
+    )
+    assert followed(read_model, 77) == [1, 2, 3]
+    assert followed(read_model, 78) == []
+
+
+def test_a_canceled_registration_or_a_new_leader_takes_a_meeting_off_a_members_list() -> None:
+    read_model = model(
+        meeting(1, start=10),
+        meeting(2, start=20, leader_id=77),
+        registration_created(registration_id=1, meeting_id=1, user_id=77),
+        registration_canceled(registration_id=1, meeting_id=1, user_id=77),
+        meeting(2, version=2, start=20, leader_id=78, build=updated),
+    )
+    assert followed(read_model, 77) == []
+    assert followed(read_model, 78) == [2]
+
+
+def test_a_members_list_is_the_organizations_list_filtered_eap_and_series_included() -> None:
+    read_model = model(
+        meeting(1, start=10, series=412),
+        meeting(2, organization_id=900, start=20, series=412),
+        meeting(3, organization_id=6, start=30),
+        meeting(4, start=-120, length=60),  # over
+        eap_linked(organization_id=5, hpc_organization_id=900),
+        *[registration_created(registration_id=m, meeting_id=m, user_id=77) for m in (1, 2, 3, 4)],
+    )
+    assert followed(read_model, 77) == [1, 2]
+    assert followed(read_model, 77, series=412) == [1, 2]
+    assert followed(read_model, 77, org=6) == [3]
+    assert followed(read_model, 77, series=999) == []
