@@ -28,6 +28,7 @@ DEMO_ORGANIZATION = 5
 DEMO_HPC_ORGANIZATION = 900
 DEMO_SERIES = 412
 DEMO_TOKEN = "demo-token-5"
+DEMO_MEMBER = 7001  # registered for two meetings of the series
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,11 +150,11 @@ def demo_events(now: datetime) -> list[Event]:
         )
     )
     registrations = [
-        (1, 9123, 7001),
+        (1, 9123, DEMO_MEMBER),
         (2, 9123, 7002),
         (3, 9123, 7003),
         (4, 9123, 4501),
-        (5, 9133, 7001),
+        (5, 9133, DEMO_MEMBER),
         (6, 9500, 7004),
     ]
     for registration_id, meeting_id, user_id in registrations:

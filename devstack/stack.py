@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Protocol
 
 from devstack import demo
-from devstack.demo import DEMO_ORGANIZATION, DEMO_TOKEN
+from devstack.demo import DEMO_MEMBER, DEMO_ORGANIZATION, DEMO_TOKEN
 from devstack.errors import ChildExitedError, ServiceStartError
 from devstack.kafka import TansuBroker, wait_for_topics
 from devstack.ports import LOOPBACK
@@ -215,6 +215,10 @@ def http_get(url: str, token: str | None = None) -> tuple[int | None, bytes]:
 
 def banner(api_url: str, broker: TansuBroker, redis: RedisServer, demo: Demo, log_dir: Path) -> str:
     meetings_url = f"{api_url}/api/v2/organizations/{demo.organization_id}/upcoming_meetings"
+    member_url = (
+        f"{api_url}/api/v2/organizations/{demo.organization_id}/members/{DEMO_MEMBER}"
+        "/upcoming_meetings"
+    )
     curl = f"curl -s -H {shlex.quote(f'Authorization: Bearer {demo.token}')}"
     return "\n".join(
         [
@@ -231,6 +235,10 @@ def banner(api_url: str, broker: TansuBroker, redis: RedisServer, demo: Demo, lo
             "",
             f"  {curl} {shlex.quote(meetings_url)}",
             f"  {curl} {shlex.quote(f'{meetings_url}?meeting_series_id={demo.meeting_series_id}')}",
+            "",
+            f"Member {DEMO_MEMBER}'s upcoming meetings in it:",
+            "",
+            f"  {curl} {shlex.quote(member_url)}",
             "",
         ]
     )
