@@ -18,6 +18,8 @@ from devstack.errors import BinaryNotFoundError
 from devstack.kafka import TansuBroker, find_tansu
 from devstack.redis import RedisServer, find_redis_server
 from devstack.services import Services, provide_services
+from projector.settings import ProjectorSettings
+from tests.system import System
 
 
 @pytest.fixture(scope="session")
@@ -64,3 +66,29 @@ def _require(find_binary: Callable[[], Path]) -> None:
         find_binary()
     except BinaryNotFoundError as exc:
         pytest.skip(str(exc))
+
+
+@pytest.fixture
+def system(
+    kafka_bootstrap_servers: str, redis_url: str, namespace: str, tmp_path: Path
+) -> Iterator[System]:
+    """The services' processes, started on demand in this test's namespace."""
+    running = System(kafka_bootstrap_servers, redis_url, namespace, tmp_path)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def settings(system: System, monkeypatch: pytest.MonkeyPatch) -> ProjectorSettings:
+    """The projector's settings in this test's namespace, as its commands read them."""
+    for name in (
+        "KAFKA_BOOTSTRAP_SERVERS",
+        "REDIS_URL",
+        "KAFKA_TOPIC_PREFIX",
+        "REDIS_KEY_PREFIX",
+        "PROJECTOR_GROUP_ID",
+    ):
+        monkeypatch.setenv(name, system.environment[name])
+    return ProjectorSettings()

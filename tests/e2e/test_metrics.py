@@ -18,7 +18,7 @@ from devstack.ports import free_port
 from devstack.redis import RedisServer
 from projector.keys import Control
 from tests.builders import registration_created, scheduled, token_issued
-from tests.e2e.conftest import System
+from tests.system import System
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 

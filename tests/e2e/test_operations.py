@@ -17,8 +17,8 @@ from projector.changes import project
 from projector.keys import Control
 from projector.memory import InMemoryReadModel
 from tests.builders import at, registration_created, scheduled
-from tests.e2e.conftest import System
 from tests.histories import random_history
+from tests.system import System
 
 TOKEN = "ops-token"
 FAST = {"PROJECTOR_REBUILD_LOCK_TTL_S": "2", "PROJECTOR_GENERATION_GRACE_S": "2"}

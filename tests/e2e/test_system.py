@@ -23,8 +23,8 @@ from tests.builders import (
     scheduled,
     token_issued,
 )
-from tests.e2e.conftest import System
 from tests.histories import random_history
+from tests.system import System
 
 TOKEN = "e2e-token"
 

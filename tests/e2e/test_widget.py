@@ -18,7 +18,7 @@ import pytest
 from devstack.demo import DEMO_ORGANIZATION, DEMO_TOKEN, demo_events
 from events.publisher import KafkaEventPublisher
 from tests.builders import leader, registration_created, scheduled
-from tests.e2e.conftest import REPO, System
+from tests.system import REPO, System
 
 CHROMIUM = Path("/usr/bin/chromium")
 

@@ -8,8 +8,6 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +21,7 @@ from projector.keys import Control, as_text, member
 from projector.settings import ProjectorSettings
 from projector.startup import prepare
 from tests.builders import HOUR_MS, at, encode, scheduled
-from tests.e2e.conftest import REPO, System
+from tests.system import REPO, System
 
 NOT_JSON = b"{not json"
 UNKNOWN_TYPE = (
@@ -34,30 +32,6 @@ BROKEN_RULE = (
     b'{"event_id":"y","event_type":"meeting.canceled","occurred_at":"2026-05-01T12:00:00Z",'
     b'"data":{"meeting_id":0,"organization_id":5,"version":1}}'
 )
-
-
-@pytest.fixture
-def system(
-    kafka_bootstrap_servers: str, redis_url: str, namespace: str, tmp_path: Path
-) -> Iterator[System]:
-    running = System(kafka_bootstrap_servers, redis_url, namespace, tmp_path)
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
-@pytest.fixture
-def settings(system: System, monkeypatch: pytest.MonkeyPatch) -> ProjectorSettings:
-    for name in (
-        "KAFKA_BOOTSTRAP_SERVERS",
-        "REDIS_URL",
-        "KAFKA_TOPIC_PREFIX",
-        "REDIS_KEY_PREFIX",
-        "PROJECTOR_GROUP_ID",
-    ):
-        monkeypatch.setenv(name, system.environment[name])
-    return ProjectorSettings()
 
 
 async def cli(system: System, *args: str, **env: str) -> subprocess.CompletedProcess[str]:

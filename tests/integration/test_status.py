@@ -9,8 +9,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
@@ -30,35 +29,11 @@ from tests.builders import (
     registration_created,
     scheduled,
 )
-from tests.e2e.conftest import REPO, System
 from tests.integration.helpers import changes_of
+from tests.system import REPO, System
 
 DAY_MS = 24 * HOUR_MS
 RESUME = "paused (resume with `python -m projector rebuild`)"
-
-
-@pytest.fixture
-def system(
-    kafka_bootstrap_servers: str, redis_url: str, namespace: str, tmp_path: Path
-) -> Iterator[System]:
-    running = System(kafka_bootstrap_servers, redis_url, namespace, tmp_path)
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
-@pytest.fixture
-def settings(system: System, monkeypatch: pytest.MonkeyPatch) -> ProjectorSettings:
-    for name in (
-        "KAFKA_BOOTSTRAP_SERVERS",
-        "REDIS_URL",
-        "KAFKA_TOPIC_PREFIX",
-        "REDIS_KEY_PREFIX",
-        "PROJECTOR_GROUP_ID",
-    ):
-        monkeypatch.setenv(name, system.environment[name])
-    return ProjectorSettings()
 
 
 @pytest.fixture

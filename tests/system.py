@@ -1,5 +1,6 @@
-"""The system as a user runs it: ``python -m projector`` and ``python -m api``
-as processes, events published to the broker, answers read over HTTP."""
+"""The system as a user runs it: ``python -m projector`` and ``python -m api`` as
+processes, events published to the broker, answers read over HTTP. Tests get
+one from the ``system`` fixture (tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from events.publisher import KafkaEventPublisher
 from events.topics import Topics
 from projector.offsets import lag
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -151,14 +152,3 @@ class System:
     def stop(self) -> None:
         for process in reversed(self.processes):
             process.stop()
-
-
-@pytest.fixture
-def system(
-    kafka_bootstrap_servers: str, redis_url: str, namespace: str, tmp_path: Path
-) -> Iterator[System]:
-    running = System(kafka_bootstrap_servers, redis_url, namespace, tmp_path)
-    try:
-        yield running
-    finally:
-        running.stop()
