@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 
 import orjson
@@ -25,6 +26,34 @@ def json_response(
     body: bytes, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
     return Response(body, status_code=status, media_type=JSON, headers=headers)
+
+
+# An answer depends on the token, and changes whenever the read model does or a
+# meeting ends: caches must revalidate every time. A strong ETag, the hash of
+# the exact body, makes revalidation cheap and is valid exactly as long as the
+# answer is.
+PAGE_CACHE_CONTROL = "private, no-cache"
+
+
+def entity_tag(body: bytes) -> str:
+    return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+
+
+def if_none_match(header: str | None, tag: str) -> bool:
+    """Whether ``If-None-Match`` matches ``tag`` (weak comparison; ``*`` matches all)."""
+    if header is None:
+        return False
+    candidates = (candidate.strip() for candidate in header.split(","))
+    return any(c == "*" or c.removeprefix("W/") == tag for c in candidates)
+
+
+def page_response(body: bytes, condition: str | None) -> Response:
+    """A page, or 304 Not Modified when the client already holds this very body."""
+    tag = entity_tag(body)
+    headers = {"ETag": tag, "Cache-Control": PAGE_CACHE_CONTROL, "Vary": "Authorization"}
+    if if_none_match(condition, tag):
+        return Response(status_code=304, media_type=JSON, headers=headers)
+    return json_response(body, headers=headers)
 
 
 def error(status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:

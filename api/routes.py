@@ -12,7 +12,7 @@ from starlette.responses import Response
 from api.errors import ReadModelUnavailable
 from api.metrics import metrics_response
 from api.params import bearer_token, page_number, page_size, positive_int
-from api.responses import error, json_response, page_body
+from api.responses import error, json_response, page_body, page_response
 from api.schemas import ErrorBody, Health, UpcomingMeetings
 from api.store import Denial, RedisHeartbeats, RedisPageReader
 
@@ -121,7 +121,8 @@ async def answer(
         return error(401, result.value)
     if bad_parameter:
         return error(422, bad_parameter)
-    return json_response(page_body(number, size, result.total_items, result.meetings))
+    body = page_body(number, size, result.total_items, result.meetings)
+    return page_response(body, request.headers.get("if-none-match"))
 
 
 @router.get("/healthz", summary="The process is alive", response_model=Health)

@@ -715,3 +715,36 @@ async def test_the_member_endpoint_checks_like_the_organizations(
     await model.publish(future_meeting(1))
     response = await api.get(member_path(member), headers)
     assert (response.status_code, response.json()) == (status, body)
+
+
+# -- HTTP caching -------------------------------------------------------------------
+
+
+async def test_a_page_carries_a_strong_etag_valid_exactly_as_long_as_the_answer(
+    model: ReadModel, api: Api
+) -> None:
+    await model.publish(future_meeting(1), future_meeting(2, hour=1))
+
+    first = await api.get(PATH, bearer())
+    tag = first.headers["etag"]
+    assert first.status_code == 200
+    assert first.headers["cache-control"] == "private, no-cache"
+    assert first.headers["vary"] == "Authorization"
+    assert tag.startswith('"') and not tag.startswith("W/")
+
+    again = await api.get(PATH, {**bearer(), "If-None-Match": tag})
+    assert (again.status_code, again.content, again.headers["etag"]) == (304, b"", tag)
+    other_page = await api.get(PATH, {**bearer(), "If-None-Match": tag}, items=1)
+    assert other_page.status_code == 200 and other_page.headers["etag"] != tag
+
+    await model.publish(registration_created(1, 1, 555))  # the answer changes
+    changed = await api.get(PATH, {**bearer(), "If-None-Match": tag})
+    assert changed.status_code == 200
+    assert changed.headers["etag"] != tag
+    assert changed.json()["meetings"][0]["registered_attendees"] == 1
+
+
+async def test_errors_carry_no_etag(model: ReadModel, api: Api) -> None:
+    await model.publish(future_meeting(1))
+    response = await api.get(PATH, bearer("nobody"))
+    assert response.status_code == 401 and "etag" not in response.headers

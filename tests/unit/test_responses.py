@@ -7,7 +7,7 @@ import json
 import orjson
 import pytest
 
-from api.responses import error, page_body
+from api.responses import entity_tag, error, if_none_match, page_body
 
 KEYS = ["current_page", "items", "total_items", "total_pages", "meetings"]
 MEETING_A = b'{"id":1,"name":"A"}'
@@ -80,3 +80,25 @@ def test_errors_are_json_bodies_with_the_status() -> None:
     assert orjson.loads(response.body) == {"error": "Unauthorized Access"}
     assert response.headers["content-type"] == "application/json"
     assert response.headers["x-test"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("header", "matches"),
+    [
+        (None, False),
+        ('"abc"', True),
+        ('W/"abc"', True),
+        ('"x", "abc"', True),
+        ("*", True),
+        ('"abcd"', False),
+        ("abc", False),
+    ],
+)
+def test_if_none_match_uses_the_weak_comparison(header: str | None, matches: bool) -> None:
+    assert if_none_match(header, '"abc"') is matches
+
+
+def test_the_entity_tag_is_the_body_s_and_quoted() -> None:
+    tag = entity_tag(b"{}")
+    assert tag.startswith('"') and tag.endswith('"')
+    assert tag == entity_tag(b"{}") != entity_tag(b"{ }")
