@@ -26,7 +26,7 @@ from redis.exceptions import RedisError
 
 from api.errors import ReadModelUnavailable
 from projector.health import live_workers
-from projector.keys import Control, Keyspace, current_generation_key
+from projector.keys import Control, Keyspace, as_text, current_generation_key
 
 logger = logging.getLogger(__name__)
 
@@ -40,10 +40,6 @@ class Denial(enum.Enum):
 class Page:
     total_items: int
     meetings: bytes  # the meeting documents, joined by ","
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def token_sha256(token: str) -> str:
@@ -70,8 +66,8 @@ class RedisPageReader:
             raise ReadModelUnavailable(str(exc)) from exc
         if generation is None:
             self.keyspace = None
-        elif self.keyspace is None or self.keyspace.generation != _text(generation):
-            self.keyspace = Keyspace(self.prefix, _text(generation))
+        elif self.keyspace is None or self.keyspace.generation != as_text(generation):
+            self.keyspace = Keyspace(self.prefix, as_text(generation))
             logger.info("serving read model generation %s", self.keyspace.generation)
         return self.keyspace
 
@@ -144,8 +140,8 @@ class RedisPageReader:
         if generation is None:
             self.keyspace = None
             raise ReadModelUnavailable("the read model is gone (Redis lost its data?)")
-        if _text(generation) != keyspace.generation:
-            self.keyspace = Keyspace(self.prefix, _text(generation))
+        if as_text(generation) != keyspace.generation:
+            self.keyspace = Keyspace(self.prefix, as_text(generation))
             return None
         if record and b"!" not in record:
             return Denial.OTHER_ORGANIZATION
