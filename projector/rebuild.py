@@ -22,7 +22,7 @@ import contextlib
 import logging
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -171,6 +171,9 @@ async def rebuild(redis: Redis, control: Control, settings: ProjectorSettings) -
         await asyncio.sleep(settings.generation_grace_s)  # readers still on the old one move over
         deleted = await delete_generation(redis, control, old)
         print(f"generation {old} deleted ({deleted:,} keys)")
+    stray = await delete_other_generations(redis, control, keep=plan.generation)
+    if stray:
+        print(f"{stray:,} keys of older generations deleted")
     return 0
 
 
@@ -268,10 +271,30 @@ async def drop_building(
 
 async def delete_generation(redis: Redis, control: Control, generation: str) -> int:
     """Unlink every key of a generation; returns how many."""
+    match = f"{control.keyspace(generation).root}:*"
+    return await unlink_matching(redis, match, lambda key: True)
+
+
+async def delete_other_generations(redis: Redis, control: Control, keep: str) -> int:
+    """Unlink keys of generations neither served nor being built: strays that a
+    live batch in flight during a swap wrote after its generation was deleted."""
+    building = await redis.get(control.building)
+    keep_all = {keep, *([as_text(building)] if building is not None else [])}
+    depth = control.prefix.count(":") + 1
+
+    def stray(key: bytes) -> bool:
+        generation = as_text(key).split(":")[depth]
+        return generation.isdigit() and generation not in keep_all
+
+    return await unlink_matching(redis, f"{control.prefix}:*", stray)
+
+
+async def unlink_matching(redis: Redis, match: str, chosen: Callable[[bytes], bool]) -> int:
     deleted = 0
     batch: list[bytes] = []
-    async for key in redis.scan_iter(match=f"{control.keyspace(generation).root}:*", count=1000):
-        batch.append(key)
+    async for key in redis.scan_iter(match=match, count=1000):
+        if chosen(key):
+            batch.append(key)
         if len(batch) >= 1000:
             deleted += await redis.unlink(*batch)
             batch.clear()

@@ -238,3 +238,22 @@ async def test_a_lost_read_model_answers_503_until_rebuilt_never_a_partial_list(
     expected = answers(reference_of(history + late), organizations)
     for org in organizations:
         assert system.upcoming(org, TOKEN, items=100)["meetings"] == expected[org]
+
+
+async def test_a_rebuild_leaves_no_keys_of_older_generations(system: System) -> None:
+    history, organizations = await history_in_place(system, seed=6, events=500)
+    redis = Redis.from_url(system.redis_url)
+    try:  # what a live batch in flight during an earlier swap could leave behind
+        await redis.set(f"{system.namespace}:7:{{o1}}:start", "stray")
+    finally:
+        await redis.aclose()
+
+    status, output = system.run("projector", "rebuild", **FAST)
+
+    assert status == 0, output
+    assert "1 keys of older generations deleted" in output
+    assert await generation_keys(system, "7") == 0
+    assert await generation_keys(system, "2") > 0
+    expected = answers(reference_of(history), organizations)
+    for org in organizations:
+        assert system.upcoming(org, TOKEN, items=100)["meetings"] == expected[org]
