@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 
 from events.topics import dlq_topic
 from projector import deadletter_cli
-from projector.deadletter_cli import DeadLetter, diagnose, kind_of_reason, parse_id
+from projector.deadletter_view import DeadLetter, diagnose, kind_of_reason, parse_id
 from projector.keys import Control, as_text, member
 from projector.settings import ProjectorSettings
 from projector.startup import prepare
