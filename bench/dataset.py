@@ -192,8 +192,11 @@ def changes_of(events: Sequence[dict[str, Any]]) -> list[Change]:
 
 def batches(data: Dataset, meetings_per_batch: int) -> Iterator[list[dict[str, Any]]]:
     for begin in range(0, len(data.meetings), meetings_per_batch):
-        yield [event for meeting in data.meetings[begin : begin + meetings_per_batch]
-               for event in meeting]
+        yield [
+            event
+            for meeting in data.meetings[begin : begin + meetings_per_batch]
+            for event in meeting
+        ]
 
 
 Phase = Callable[[str], Awaitable[None]]

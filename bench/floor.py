@@ -6,7 +6,7 @@
 once per size) with the headers a page of the endpoint carries
 (``Content-Type: application/json``, a strong ``ETag``, ``Cache-Control``,
 ``Vary``). It is served by ``uvicorn.run`` with the same settings as
-``python -m api`` (one worker, loop and HTTP parser left to "auto", which picks
+``python -m api`` (one worker unless told, loop and HTTP parser left to "auto", which picks
 uvloop and httptools when installed, no access log), so the gap between the two
 is what the endpoint does per request: FastAPI's routing and parameters, the
 token check and page read in Redis, the ETag.
@@ -50,13 +50,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     uvicorn.run(
         "bench.floor:create_app",
         factory=True,
         host=args.host,
         port=args.port,
-        workers=1,
+        workers=args.workers,
         log_level="info",
         access_log=False,
     )
