@@ -29,8 +29,16 @@ def unavailable(request: Request) -> Response:
     return error(503, UNAVAILABLE, {"Retry-After": retry_after})
 
 
+# What decisions.md calls a positive integer: ASCII digits, at least 1, leading
+# zeros allowed. Documented, not enforced by FastAPI: the API answers its own 422.
+POSITIVE_INTEGER = {"pattern": "^0*[1-9][0-9]*$"}
+
 SeriesQuery = Annotated[
-    str | None, Query(description="Only meetings of this recurring series (a positive integer).")
+    str | None,
+    Query(
+        description="Only meetings of this recurring series (a positive integer).",
+        json_schema_extra=POSITIVE_INTEGER,
+    ),
 ]
 PageQuery = Annotated[str | None, Query(description="Page number, 1-indexed. Default 1.")]
 ItemsQuery = Annotated[
@@ -72,7 +80,9 @@ async def upcoming_meetings(
 async def member_upcoming_meetings(
     request: Request,
     organization_id: Annotated[str, Path(description="The organization's id.")],
-    member_id: Annotated[str, Path(description="The member's user id.")],
+    member_id: Annotated[
+        str, Path(description="The member's user id.", json_schema_extra=POSITIVE_INTEGER)
+    ],
     meeting_series_id: SeriesQuery = None,
     page: PageQuery = None,
     items: ItemsQuery = None,
