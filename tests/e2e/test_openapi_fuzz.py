@@ -11,8 +11,8 @@ import asyncio
 from typing import Any
 
 import hypothesis
-from hypothesis import strategies as st
 import pytest
+from hypothesis import strategies as st
 
 from tests.builders import registration_created, scheduled, token_issued
 from tests.system import System
