@@ -15,92 +15,24 @@ from projector.changes import project
 from projector.memory import InMemoryReadModel
 from projector.offsets import lag
 from tests.builders import (
-    AVATAR_URL,
     canceled,
     eap_linked,
-    leader,
-    registration_created,
     scheduled,
     token_issued,
 )
+from tests.examples import example_events as source_example_events
+from tests.examples import example_meetings
 from tests.histories import random_history
 from tests.system import System
 
 TOKEN = "e2e-token"
 
-# The source document's two meeting objects, a year later (into the future).
-EXAMPLE = [
-    {
-        "id": 9123,
-        "name": "Morning Grief Support Circle",
-        "start_time": "2027-05-23T15:00:00.000Z",
-        "end_time": "2027-05-23T16:00:00.000Z",
-        "duration": "1 hour",
-        "duration_in_minutes": 60,
-        "topic": "Grief & Loss",
-        "description": "A supportive space to share and process grief.",
-        "location": "heypeers",
-        "meeting_series_id": 412,
-        "max_attendees": 12,
-        "registered_attendees": 7,
-        "group_leader": {"id": 4501, "name": "Jane D.", "avatar": AVATAR_URL},
-    },
-    {
-        "id": 9124,
-        "name": "Evening Recovery Check-in",
-        "start_time": "2027-05-24T23:30:00.000Z",
-        "end_time": "2027-05-25T00:30:00.000Z",
-        "duration": "1 hour",
-        "duration_in_minutes": 60,
-        "topic": "Substance Use Recovery",
-        "description": None,
-        "location": "zoom",
-        "meeting_series_id": None,
-        "max_attendees": 20,
-        "registered_attendees": 0,
-        "group_leader": {
-            "id": 4502,
-            "name": "Sam L.",
-            "avatar": "https://ssl.gstatic.com/accounts/ui/avatar_2x.png",
-        },
-    },
-]
+# The source document's example, a year later (into the future).
+EXAMPLE = example_meetings(2027)
 
 
 def example_events() -> list[dict[str, Any]]:
-    morning = scheduled(
-        meeting_id=9123,
-        organization_id=5,
-        name="Morning Grief Support Circle",
-        start_time="2027-05-23T15:00:00.000Z",
-        end_time="2027-05-23T16:00:00.000Z",
-        topic="Grief & Loss",
-        description="A supportive space to share and process grief.",
-        location="heypeers",
-        meeting_series_id=412,
-        max_attendees=12,
-        group_leader=leader(id=4501, first_name="Jane", last_name="Doe", avatar_url=AVATAR_URL),
-    )
-    evening = scheduled(
-        meeting_id=9124,
-        organization_id=5,
-        name="Evening Recovery Check-in",
-        start_time="2027-05-24T23:30:00.000Z",
-        end_time="2027-05-25T00:30:00.000Z",
-        topic="Substance Use Recovery",
-        description=None,
-        location="zoom",
-        meeting_series_id=None,
-        max_attendees=20,
-        group_leader=leader(id=4502, first_name="Sam", last_name="Lee", avatar_url=None),
-    )
-    # Seven members, one of them twice, and the leader herself (not counted).
-    users = [101, 102, 103, 104, 105, 106, 107, 101, 4501]
-    registrations = [
-        registration_created(registration_id=i + 1, meeting_id=9123, user_id=user)
-        for i, user in enumerate(users)
-    ]
-    return [morning, evening, *registrations, token_issued(organization_id=5, token=TOKEN)]
+    return [*source_example_events(2027), token_issued(organization_id=5, token=TOKEN)]
 
 
 async def test_the_source_documents_example_end_to_end(system: System) -> None:

@@ -34,6 +34,7 @@ from tests.builders import (
     token_issued,
     token_revoked,
 )
+from tests.examples import example_events, example_meetings
 from tests.integration.helpers import changes_of
 
 ORG = 5
@@ -156,83 +157,8 @@ async def api(redis_url: str, namespace: str) -> AsyncIterator[Api]:
 
 # -- the source document's example ----------------------------------------------
 
-EXAMPLE_MEETINGS = [
-    {
-        "id": 9123,
-        "name": "Morning Grief Support Circle",
-        "start_time": "2099-05-23T15:00:00.000Z",
-        "end_time": "2099-05-23T16:00:00.000Z",
-        "duration": "1 hour",
-        "duration_in_minutes": 60,
-        "topic": "Grief & Loss",
-        "description": "A supportive space to share and process grief.",
-        "location": "heypeers",
-        "meeting_series_id": 412,
-        "max_attendees": 12,
-        "registered_attendees": 7,
-        "group_leader": {
-            "id": 4501,
-            "name": "Jane D.",
-            "avatar": "https://heypeers-assets.s3.amazonaws.com/users/avatars/thumb/4501.png",
-        },
-    },
-    {
-        "id": 9124,
-        "name": "Evening Recovery Check-in",
-        "start_time": "2099-05-24T23:30:00.000Z",
-        "end_time": "2099-05-25T00:30:00.000Z",
-        "duration": "1 hour",
-        "duration_in_minutes": 60,
-        "topic": "Substance Use Recovery",
-        "description": None,
-        "location": "zoom",
-        "meeting_series_id": None,
-        "max_attendees": 20,
-        "registered_attendees": 0,
-        "group_leader": {
-            "id": 4502,
-            "name": "Sam L.",
-            "avatar": "https://ssl.gstatic.com/accounts/ui/avatar_2x.png",
-        },
-    },
-]
-
-EXAMPLE_EVENTS = [
-    scheduled(
-        9123,
-        ORG,
-        1,
-        name="Morning Grief Support Circle",
-        start_time="2099-05-23T15:00:00.000Z",
-        end_time="2099-05-23T16:00:00.000Z",
-        topic="Grief & Loss",
-        description="A supportive space to share and process grief.",
-        location="heypeers",
-        meeting_series_id=412,
-        max_attendees=12,
-        group_leader=leader(4501, "Jane", "Doe"),
-    ),
-    scheduled(
-        9124,
-        ORG,
-        1,
-        name="Evening Recovery Check-in",
-        start_time="2099-05-24T23:30:00.000+00:00",
-        end_time="2099-05-25T02:30:00.000+02:00",
-        topic="Substance Use Recovery",
-        description=None,
-        location="zoom",
-        meeting_series_id=None,
-        max_attendees=20,
-        group_leader=leader(4502, "Sam", "lee", None),
-    ),
-    # Seven members of 9123, plus its leader and a second registration of one member.
-    *(registration_created(n, 9123, 100 + n) for n in range(1, 8)),
-    registration_created(8, 9123, 4501),
-    registration_created(9, 9123, 101),
-    registration_created(10, 9124, 200),
-    registration_canceled(10, 9124, 200),
-]
+EXAMPLE_MEETINGS = example_meetings(2099)
+EXAMPLE_EVENTS = example_events(2099, ORG)
 
 
 def field_order(value: Any) -> Any:

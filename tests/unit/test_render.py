@@ -18,86 +18,7 @@ from projector.render import (
     render_parts,
 )
 from tests.builders import encode, leader, scheduled
-
-# The two meeting objects of the source document's example, verbatim.
-EXAMPLE_MEETINGS = """[
-    {
-      "id": 9123,
-      "name": "Morning Grief Support Circle",
-      "start_time": "2026-05-23T15:00:00.000Z",
-      "end_time": "2026-05-23T16:00:00.000Z",
-      "duration": "1 hour",
-      "duration_in_minutes": 60,
-      "topic": "Grief & Loss",
-      "description": "A supportive space to share and process grief.",
-      "location": "heypeers",
-      "meeting_series_id": 412,
-      "max_attendees": 12,
-      "registered_attendees": 7,
-      "group_leader": {
-        "id": 4501,
-        "name": "Jane D.",
-        "avatar": "https://heypeers-assets.s3.amazonaws.com/users/avatars/thumb/4501.png"
-      }
-    },
-    {
-      "id": 9124,
-      "name": "Evening Recovery Check-in",
-      "start_time": "2026-05-24T23:30:00.000Z",
-      "end_time": "2026-05-25T00:30:00.000Z",
-      "duration": "1 hour",
-      "duration_in_minutes": 60,
-      "topic": "Substance Use Recovery",
-      "description": null,
-      "location": "zoom",
-      "meeting_series_id": null,
-      "max_attendees": 20,
-      "registered_attendees": 0,
-      "group_leader": {
-        "id": 4502,
-        "name": "Sam L.",
-        "avatar": "https://ssl.gstatic.com/accounts/ui/avatar_2x.png"
-      }
-    }
-]"""
-
-EXAMPLE_SNAPSHOTS = [
-    (
-        scheduled(
-            meeting_id=9123,
-            name="Morning Grief Support Circle",
-            start_time="2026-05-23T15:00:00.000Z",
-            end_time="2026-05-23T16:00:00.000Z",
-            topic="Grief & Loss",
-            description="A supportive space to share and process grief.",
-            location="heypeers",
-            meeting_series_id=412,
-            max_attendees=12,
-            group_leader=leader(
-                id=4501,
-                first_name="Jane",
-                last_name="Doe",
-                avatar_url="https://heypeers-assets.s3.amazonaws.com/users/avatars/thumb/4501.png",
-            ),
-        ),
-        7,
-    ),
-    (
-        scheduled(
-            meeting_id=9124,
-            name="Evening Recovery Check-in",
-            start_time="2026-05-24T23:30:00.000Z",
-            end_time="2026-05-25T00:30:00.000Z",
-            topic="Substance Use Recovery",
-            description=None,
-            location="zoom",
-            meeting_series_id=None,
-            max_attendees=20,
-            group_leader=leader(id=4502, first_name="Sam", last_name="Lee", avatar_url=None),
-        ),
-        0,
-    ),
-]
+from tests.examples import example_events, example_meetings
 
 
 def meeting(**fields: Any) -> MeetingSnapshot:
@@ -118,10 +39,14 @@ def key_paths(document: Any, prefix: str = "") -> list[str]:
     return paths
 
 
-@pytest.mark.parametrize("index", [0, 1], ids=["meeting-9123", "meeting-9124"])
-def test_reproduces_the_source_documents_example_exactly(index: int) -> None:
-    event, registered_attendees = EXAMPLE_SNAPSHOTS[index]
-    expected = json.loads(EXAMPLE_MEETINGS)[index]
+@pytest.mark.parametrize(
+    ("index", "registered_attendees"), [(0, 7), (1, 0)], ids=["meeting-9123", "meeting-9124"]
+)
+def test_reproduces_the_source_documents_example_exactly(
+    index: int, registered_attendees: int
+) -> None:
+    event = example_events()[index]
+    expected = example_meetings()[index]
 
     document = render_meeting(decode_event(encode(event)).data, registered_attendees)  # type: ignore[arg-type]
 
