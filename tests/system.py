@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -148,6 +149,18 @@ class System:
                 pytest.fail(f"{name} did not finish: {process.last_lines()}")
             time.sleep(0.1)
         return process.returncode, (self.log_dir / f"{name}.log").read_text()
+
+    async def projector(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        """``python -m projector ARGS`` as a user runs it, in this namespace."""
+        return await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "projector", *args],
+            env={**self.environment, **env},
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     def stop(self) -> None:
         for process in reversed(self.processes):

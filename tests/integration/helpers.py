@@ -9,13 +9,17 @@ a token may read). ``RedisModel`` reads the way the API does, through
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
+import httpx
 import orjson
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
+from api.app import create_app
+from api.settings import ApiSettings
 from api.store import Denial, RedisPageReader
 from events.models import decode_event
 from projector.changes import Change, IssueToken, project
@@ -167,3 +171,26 @@ class PipelineHook:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.redis, name)
+
+
+@asynccontextmanager
+async def running_api(
+    redis_url: str, prefix: str, max_staleness_s: float = 0.0
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The API app, its lifespan run, behind an in-process HTTP client.
+
+    With no projector around, readiness is about Redis alone unless
+    ``max_staleness_s`` asks for heartbeats.
+    """
+    settings = ApiSettings(
+        REDIS_URL=redis_url,
+        REDIS_KEY_PREFIX=prefix,
+        generation_refresh_s=0.1,
+        ready_max_staleness_s=max_staleness_s,
+    )
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client,
+    ):
+        yield client

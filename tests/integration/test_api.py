@@ -35,7 +35,7 @@ from tests.builders import (
     token_revoked,
 )
 from tests.examples import example_events, example_meetings
-from tests.integration.helpers import changes_of
+from tests.integration.helpers import changes_of, running_api
 
 ORG = 5
 TOKEN = "token-of-5"
@@ -117,31 +117,9 @@ class Api:
 
 
 @asynccontextmanager
-async def running_api(redis_url: str, prefix: str) -> AsyncIterator[Api]:
-    settings = ApiSettings(
-        REDIS_URL=redis_url,
-        REDIS_KEY_PREFIX=prefix,
-        generation_refresh_s=0.1,
-        ready_max_staleness_s=0,  # no projector here: readiness is about Redis alone
-    )
-    app = create_app(settings)
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://test") as client,
-    ):
+async def api_of(redis_url: str, prefix: str) -> AsyncIterator[Api]:
+    async with running_api(redis_url, prefix) as client:
         yield Api(client)
-
-
-@pytest.fixture
-async def redis(redis_url: str, namespace: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    try:
-        yield client
-    finally:
-        async for key in client.scan_iter(match=f"{namespace}:*", count=1000):
-            await client.unlink(key)
-        await client.aclose()
 
 
 @pytest.fixture
@@ -151,7 +129,7 @@ async def model(redis: Redis, namespace: str) -> ReadModel:
 
 @pytest.fixture
 async def api(redis_url: str, namespace: str) -> AsyncIterator[Api]:
-    async with running_api(redis_url, namespace) as api:
+    async with api_of(redis_url, namespace) as api:
         yield api
 
 
@@ -507,7 +485,7 @@ async def test_no_generation_is_503_not_401(redis: Redis, api: Api) -> None:
 async def test_redis_down_then_back_empty_then_rebuilt(
     redis_server: RedisServer, namespace: str
 ) -> None:
-    async with running_api(redis_server.url, namespace) as api:
+    async with api_of(redis_server.url, namespace) as api:
         async with Redis.from_url(redis_server.url) as redis:
             await ReadModel(redis, namespace).serve(future_meeting(1))
         assert await api.ids() == [1]

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import subprocess
-import sys
 import time
 from typing import Any
 
@@ -21,7 +18,7 @@ from projector.keys import Control, as_text, member
 from projector.settings import ProjectorSettings
 from projector.startup import prepare
 from tests.builders import HOUR_MS, at, encode, scheduled
-from tests.system import REPO, System
+from tests.system import System
 
 NOT_JSON = b"{not json"
 UNKNOWN_TYPE = (
@@ -32,19 +29,6 @@ BROKEN_RULE = (
     b'{"event_id":"y","event_type":"meeting.canceled","occurred_at":"2026-05-01T12:00:00Z",'
     b'"data":{"meeting_id":0,"organization_id":5,"version":1}}'
 )
-
-
-async def cli(system: System, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """``python -m projector ARGS`` as a user runs it, in the test's namespace."""
-    return await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "projector", *args],
-        env={**system.environment, **env},
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 async def run(
@@ -101,7 +85,7 @@ async def test_the_worker_s_dead_letters_are_listed_shown_and_still_invalid_ones
     await system.publish_raw(topics.cancellations, BROKEN_RULE, b"0")
     await system.wait_caught_up()
 
-    result = await cli(system, "dlq", "list")
+    result = await system.projector("dlq", "list")
 
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
@@ -135,7 +119,7 @@ async def test_the_worker_s_dead_letters_are_listed_shown_and_still_invalid_ones
     padded = bad_json["id"] + "0"  # offset "00": the same record
     assert (await run(settings, capsys, "show", padded))[1] == out
 
-    refused = await cli(system, "dlq", "replay", bad_json["id"], f"{bad_json['id']}9")
+    refused = await system.projector("dlq", "replay", bad_json["id"], f"{bad_json['id']}9")
     assert refused.returncode == 1
     assert f"refused   {bad_json['id']}: still invalid (invalid_json)" in refused.stdout
     assert f"missing   {bad_json['id']}9: no such dead letter" in refused.stdout
@@ -160,7 +144,7 @@ async def test_a_dead_letter_that_decodes_after_a_fix_is_replayed_and_applied(
     (good,) = [d for d in await listed(settings, capsys) if d["valid_now"]]
     assert good["kind"] == "broken_rule"  # from the old reason's text
 
-    result = await cli(system, "dlq", "replay", good["id"])
+    result = await system.projector("dlq", "replay", good["id"])
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"replayed  {good['id']} -> {topics.meetings}[0]@0" in result.stdout
@@ -198,7 +182,7 @@ async def test_bad_ids_and_an_unreachable_broker_are_reported(
     assert (status, err) == (1, f"projector dlq: no dead letter {missing}\n")
 
     started = time.monotonic()
-    result = await cli(system, "dlq", "list", KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1")
+    result = await system.projector("dlq", "list", KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1")
     assert result.returncode == 1 and result.stdout == ""
     assert "projector dlq: Kafka at 127.0.0.1:1 unreachable" in result.stderr
     assert time.monotonic() - started < 30

@@ -5,22 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
-import httpx
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
-from api.app import create_app
-from api.settings import ApiSettings
 from devstack.redis import RedisServer
 from projector.health import FORGET_AFTER_MS, HeartbeatWriter, WorkerHealth
 from projector.keys import Control, Keyspace
 from projector.store import RedisReadModel
 from tests.builders import token_issued
-from tests.integration.helpers import changes_of
+from tests.integration.helpers import changes_of, running_api
 
 TOKEN = "token-of-5"
 UPCOMING = "/api/v2/organizations/{organization_id}/upcoming_meetings"
@@ -29,35 +23,6 @@ CACHE_S = 1.0  # how long the API keeps its verdict on the heartbeats
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-@asynccontextmanager
-async def running_api(
-    redis_url: str, prefix: str, max_staleness_s: float = 0.0
-) -> AsyncIterator[httpx.AsyncClient]:
-    settings = ApiSettings(
-        REDIS_URL=redis_url,
-        REDIS_KEY_PREFIX=prefix,
-        generation_refresh_s=0.1,
-        ready_max_staleness_s=max_staleness_s,
-    )
-    app = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
-    ):
-        yield client
-
-
-@pytest.fixture
-async def redis(redis_url: str, namespace: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    try:
-        yield client
-    finally:
-        async for key in client.scan_iter(match=f"{namespace}:*", count=1000):
-            await client.unlink(key)
-        await client.aclose()
 
 
 async def serve(redis: Redis, prefix: str) -> None:

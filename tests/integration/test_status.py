@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import re
-import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
@@ -30,19 +26,10 @@ from tests.builders import (
     scheduled,
 )
 from tests.integration.helpers import changes_of
-from tests.system import REPO, System
+from tests.system import System
 
 DAY_MS = 24 * HOUR_MS
 RESUME = "paused (resume with `python -m projector rebuild`)"
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 def now_ms() -> int:
@@ -73,18 +60,6 @@ def history(now: int) -> list[Event]:
     ]
 
 
-async def cli(system: System, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "projector", *args],
-        env={**system.environment, **env},
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 async def run(settings: ProjectorSettings, capsys: pytest.CaptureFixture[str], *argv: str) -> str:
     root = argparse.ArgumentParser()
     status_cli.add_parser(root.add_subparsers(dest="command"))
@@ -103,7 +78,7 @@ async def test_after_catching_up_the_lag_is_zero_and_the_counts_are_exact(
     await system.publish(events)
     await system.wait_caught_up()
 
-    result = await cli(system, "status", "--json")
+    result = await system.projector("status", "--json")
 
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
@@ -218,7 +193,7 @@ async def test_an_unreachable_service_is_one_line_on_stderr_and_status_1(
         ({"REDIS_URL": "redis://127.0.0.1:1/0"}, "Redis at redis://127.0.0.1:1/0 unreachable"),
     ]:
         started = time.monotonic()
-        result = await cli(system, "status", **env)
+        result = await system.projector("status", **env)
         assert result.returncode == 1 and result.stdout == ""
         assert f"projector status: {reason}" in result.stderr.splitlines()[-1]
         assert time.monotonic() - started < 30
