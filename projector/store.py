@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from importlib import resources
-from typing import Any, assert_never
+from typing import Any, TypeVar, assert_never
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -41,6 +41,7 @@ from projector.changes import (
 from projector.keys import Keyspace, OrgKeys, member
 
 DAY_MS = 86_400_000
+T = TypeVar("T")
 
 
 def wall_clock_ms() -> int:
@@ -163,13 +164,17 @@ class RedisReadModel:
 
     async def apply(self, changes: Sequence[Change]) -> None:
         """Apply a batch; idempotent, so a failed batch can simply be applied again."""
-        if not changes:
-            return
+        if changes:
+            await self._with_scripts(partial(self._apply, changes))
+
+    async def _with_scripts(self, operation: Callable[[], Awaitable[T]]) -> T:
+        """Run an idempotent operation; if Redis has forgotten the scripts
+        (restarted, SCRIPT FLUSH), load them and run it again."""
         try:
-            await self._apply(changes)
+            return await operation()
         except NoScriptError:
             await self.load_scripts()
-            await self._apply(changes)
+            return await operation()
 
     async def _apply(self, changes: Sequence[Change]) -> None:
         now = self.clock()
@@ -219,9 +224,11 @@ class RedisReadModel:
 
     async def prune(self, limit: int = 1000) -> int:
         """Drop ended meetings from every list and expired tombstones."""
+        return await self._with_scripts(partial(self._prune_all, limit))
+
+    async def _prune_all(self, limit: int) -> int:
         now = self.clock()
         freed = 0
-        await self.load_scripts()
         async for raw in self.redis.sscan_iter(self.keyspace.orgs, count=500):
             org = int(raw)
             keys = self._org(org)

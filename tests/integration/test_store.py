@@ -815,3 +815,20 @@ class TestRedisMemoryIsBounded:
         keys = store.keyspace.meeting(1)
         for key in (keys.state, keys.regs, keys.users):
             assert await redis.pexpiretime(key) == now + Retention().pending_ms, key
+
+
+async def test_a_redis_that_forgot_the_scripts_gets_them_again(redis_server: Any) -> None:
+    """After a restart or SCRIPT FLUSH, applying and pruning load the scripts again."""
+    redis = Redis.from_url(redis_server.url)
+    try:
+        model = await RedisModel(redis, "forgetful").serve()
+        await model.apply(changes_of([meeting(1, 1, hour=0), meeting(2, 1, hour=2)]))
+        await redis.script_flush()
+        await model.apply(changes_of([meeting(3, 1, hour=3)]))
+
+        await redis.script_flush()
+        later = RedisReadModel(redis, model.keyspace, clock=lambda: T + 90 * MINUTE_MS)
+        assert await later.prune() == 1  # meeting 1 had ended
+        assert await ids(model, 1, BEFORE) == [2, 3]
+    finally:
+        await redis.aclose()
