@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Protocol
 
 from devstack import demo
-from devstack.demo import DEMO_MEMBER, DEMO_ORGANIZATION, DEMO_TOKEN
+from devstack.demo import DEMO_MEMBER, DEMO_ORGANIZATION, DEMO_TOKEN, Demo
 from devstack.errors import ChildExitedError, ServiceStartError
 from devstack.kafka import TansuBroker, wait_for_topics
 from devstack.ports import LOOPBACK
@@ -45,19 +45,6 @@ class StackOptions:
     kafka_port: int | None = None
     redis_port: int | None = None
     ready_timeout: float = 60.0
-
-
-class Demo(Protocol):
-    """What ``devstack.demo.load_demo`` returns."""
-
-    @property
-    def organization_id(self) -> int: ...
-
-    @property
-    def token(self) -> str: ...
-
-    @property
-    def meeting_series_id(self) -> int: ...
 
 
 class Watched(Protocol):
