@@ -12,6 +12,7 @@ from redis.exceptions import RedisError
 
 from api.app import connect
 from api.settings import ApiSettings
+from projector.connections import RedisUrlError, check_redis
 
 logger = logging.getLogger("api")
 
@@ -24,7 +25,7 @@ async def wait_for_redis(settings: ApiSettings) -> None:
     try:
         while True:
             try:
-                await redis.ping()
+                await check_redis(redis, settings.redis_url)
                 return
             except RedisError:
                 if loop.time() >= deadline:
@@ -47,6 +48,9 @@ def main() -> int:
         return 2
     try:
         asyncio.run(wait_for_redis(settings))
+    except RedisUrlError as exc:
+        print(f"api: bad configuration: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
     except RedisError as exc:
         print(f"api: Redis at {settings.redis_url} unreachable: {exc}", file=sys.stderr)  # noqa: T201
         return 1

@@ -10,7 +10,6 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from redis.asyncio import BlockingConnectionPool, Redis
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
@@ -21,20 +20,21 @@ from api.settings import ApiSettings
 from api.store import RedisHeartbeats, RedisPageReader
 from api.widget import cors_origins
 from api.widget import router as widget_router
+from projector.connections import RedisClient, connect_redis
 
 logger = logging.getLogger(__name__)
 
 
-def connect(settings: ApiSettings) -> Redis:
-    """A Redis client on a blocking pool (waits for a free connection, then errors)."""
-    pool = BlockingConnectionPool.from_url(
+def connect(settings: ApiSettings) -> RedisClient:
+    """A client of the Redis node or cluster ``REDIS_URL`` names; a call waits for
+    a free connection (per node), then errors."""
+    return connect_redis(
         settings.redis_url,
         max_connections=settings.redis_max_connections,
         timeout=settings.redis_timeout_s,
         socket_timeout=settings.redis_timeout_s,
         socket_connect_timeout=settings.redis_timeout_s,
     )
-    return Redis.from_pool(pool)  # the client owns the pool and closes it
 
 
 def create_app(settings: ApiSettings | None = None) -> FastAPI:

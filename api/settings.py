@@ -5,13 +5,15 @@ from __future__ import annotations
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from projector.connections import RedisUrl
+
 
 class ApiSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="API_", extra="ignore", frozen=True)
 
     host: str = "0.0.0.0"
     port: int = Field(8000, ge=1, le=65535)
-    redis_url: str = Field(
+    redis_url: RedisUrl = Field(
         "redis://localhost:6379/0", validation_alias=AliasChoices("REDIS_URL", "API_REDIS_URL")
     )
     key_prefix: str = Field(

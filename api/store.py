@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, RedisError
 
 from api.errors import ReadModelUnavailable
+from projector.connections import RedisClient
 from projector.health import live_workers
 from projector.keys import Control, Keyspace, as_text, current_generation_key
 
@@ -58,7 +58,7 @@ class ReadScript:
     check on every call: measurable on the hot path.)
     """
 
-    def __init__(self, redis: Redis, name: str) -> None:
+    def __init__(self, redis: RedisClient, name: str) -> None:
         self.redis = redis
         self.source = _lua(name)
         self.sha = hashlib.sha1(self.source.encode()).hexdigest()
@@ -72,7 +72,7 @@ class ReadScript:
 
 
 class RedisPageReader:
-    def __init__(self, redis: Redis, prefix: str) -> None:
+    def __init__(self, redis: RedisClient, prefix: str) -> None:
         self.redis = redis
         self.prefix = prefix
         self.keyspace: Keyspace | None = None
@@ -184,7 +184,7 @@ class RedisHeartbeats:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         prefix: str,
         max_staleness_s: float,
         cache_s: float = 1.0,

@@ -18,9 +18,8 @@ from typing import Any
 
 import faust
 from aiokafka import AIOKafkaProducer
-from redis.asyncio import Redis
 
-from projector.connections import connect_redis
+from projector.connections import RedisClient, connect_redis
 from projector.deadletters import KafkaDeadLetters
 from projector.generations import Generations
 from projector.health import HeartbeatWriter, WorkerHealth, worker_id
@@ -41,7 +40,7 @@ class Resources:
         self.settings = settings
         self.health = health
         self._ready = asyncio.Event()
-        self._redis: Redis | None = None
+        self._redis: RedisClient | None = None
         self._producer: AIOKafkaProducer | None = None
         self.generations: Generations
         self.pipeline: Pipeline
@@ -79,7 +78,7 @@ class Resources:
         await self._ready.wait()
 
     @property
-    def redis(self) -> Redis | None:
+    def redis(self) -> RedisClient | None:
         return self._redis
 
     async def stop(self) -> None:

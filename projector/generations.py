@@ -17,8 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from redis.asyncio import Redis
-
+from projector.connections import RedisClient
 from projector.keys import Control, Keyspace, as_text
 from projector.store import RedisReadModel, Retention
 
@@ -31,7 +30,7 @@ class ReadModelLost(Exception):
     """No generation is served although the projector has consumed before."""
 
 
-async def create_first_generation(redis: Redis, prefix: str) -> Keyspace:
+async def create_first_generation(redis: RedisClient, prefix: str) -> Keyspace:
     """Serve generation "1" unless some generation is served already."""
     control = Control(prefix)
     await redis.set(control.generations, FIRST_GENERATION, nx=True)
@@ -46,7 +45,7 @@ class Generations:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         prefix: str,
         retention: Retention,
         group_is_fresh: Callable[[], Awaitable[bool]],

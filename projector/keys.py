@@ -28,7 +28,8 @@ Global keys of a generation: ``orgs`` (organizations with a list, for
 pruning), ``token:<sha>`` (which organizations a token was issued to, or
 revoked).
 
-Control keys, outside every generation (``Control``):
+Control keys, outside every generation (``Control``), all in one slot under
+``<prefix>:{control}:`` so that a rebuild's swap is one atomic script:
     current            string  the generation the API serves
     building           string  the generation a rebuild is filling, if any
     generations        string  counter: the last generation number handed out
@@ -54,8 +55,15 @@ def as_text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+CONTROL_TAG = "{control}"
+
+
+def control_key(prefix: str, name: str) -> str:
+    return f"{prefix}:{CONTROL_TAG}:{name}"
+
+
 def current_generation_key(prefix: str) -> str:
-    return f"{prefix}:current"
+    return control_key(prefix, "current")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,23 +78,23 @@ class Control:
 
     @property
     def building(self) -> str:
-        return f"{self.prefix}:building"
+        return control_key(self.prefix, "building")
 
     @property
     def generations(self) -> str:
-        return f"{self.prefix}:generations"
+        return control_key(self.prefix, "generations")
 
     @property
     def rebuild_lock(self) -> str:
-        return f"{self.prefix}:rebuild:lock"
+        return control_key(self.prefix, "rebuild:lock")
 
     @property
     def rebuild_progress(self) -> str:
-        return f"{self.prefix}:rebuild:progress"
+        return control_key(self.prefix, "rebuild:progress")
 
     @property
     def heartbeats(self) -> str:
-        return f"{self.prefix}:heartbeats"
+        return control_key(self.prefix, "heartbeats")
 
     def keyspace(self, generation: str) -> Keyspace:
         return Keyspace(self.prefix, generation)

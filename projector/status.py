@@ -19,9 +19,9 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from projector.connections import RedisClient, connect_redis
 from projector.keys import Control, Keyspace, as_text
 from projector.offsets import committed_offsets, log_end_offsets
 from projector.settings import ProjectorSettings
@@ -288,7 +288,7 @@ async def read_offsets(settings: ProjectorSettings) -> tuple[PartitionLag, ...]:
     )
 
 
-async def read_served(redis: Redis, prefix: str, now_ms: int) -> Served:
+async def read_served(redis: RedisClient, prefix: str, now_ms: int) -> Served:
     """Everything status reads in Redis."""
     control = Control(prefix)
     async with redis.pipeline(transaction=False) as pipe:
@@ -308,7 +308,7 @@ async def read_served(redis: Redis, prefix: str, now_ms: int) -> Served:
     return Served(None if current is None else as_text(current), rebuild, counts, workers)
 
 
-async def count(redis: Redis, keyspace: Keyspace, now_ms: int) -> Counts:
+async def count(redis: RedisClient, keyspace: Keyspace, now_ms: int) -> Counts:
     """Organizations, upcoming meetings and registrations of one generation (SCAN, no KEYS)."""
     organizations = int(await redis.scard(keyspace.orgs))
     upcoming = registrations = 0
@@ -338,8 +338,11 @@ async def count(redis: Redis, keyspace: Keyspace, now_ms: int) -> Counts:
 
 
 async def gather_status(settings: ProjectorSettings, now_ms: int) -> Status:
-    redis = Redis.from_url(
-        settings.redis_url, socket_connect_timeout=TIMEOUT_S, socket_timeout=TIMEOUT_S
+    redis = connect_redis(
+        settings.redis_url,
+        timeout=TIMEOUT_S,
+        socket_connect_timeout=TIMEOUT_S,
+        socket_timeout=TIMEOUT_S,
     )
     try:
         offsets, served = await asyncio.gather(
@@ -368,7 +371,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     status.set_defaults(run=run)
 
 
-async def _read_redis(redis: Redis, settings: ProjectorSettings, now_ms: int) -> Served:
+async def _read_redis(redis: RedisClient, settings: ProjectorSettings, now_ms: int) -> Served:
     try:
         async with asyncio.timeout(6 * TIMEOUT_S):
             return await read_served(redis, settings.key_prefix, now_ms)

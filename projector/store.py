@@ -24,8 +24,6 @@ from functools import partial
 from importlib import resources
 from typing import Any, TypeVar, assert_never
 
-from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 from redis.exceptions import NoScriptError
 
 from projector.changes import (
@@ -38,6 +36,8 @@ from projector.changes import (
     SetEapLink,
     Unregister,
 )
+from projector.connections import RedisClient
+from projector.connections import RedisPipeline as Pipeline
 from projector.keys import Keyspace, OrgKeys, member
 
 DAY_MS = 86_400_000
@@ -115,11 +115,15 @@ def _lua(name: str) -> str:
 class Script:
     """A Lua script of ``lua/``, queued on pipelines by its SHA.
 
-    ``library`` names a file of shared functions prepended to the script.
+    ``library`` names a file of shared functions prepended to the script. The
+    ``#!lua`` line makes a Redis Cluster (7.0+) refuse any key outside the
+    slot of the script's declared keys, even one it builds itself
+    (``<base>:s:<series>``) and even on the same node, so a key out of its
+    slot fails at once rather than only when slots move.
     """
 
     def __init__(self, name: str, library: str | None = None) -> None:
-        self.source = (_lua(library) if library else "") + _lua(name)
+        self.source = "#!lua\n" + (_lua(library) if library else "") + _lua(name)
         self.sha = hashlib.sha1(self.source.encode()).hexdigest()
 
     def __call__(self, *, keys: Sequence[str], args: Sequence[Any], client: Pipeline) -> None:
@@ -131,7 +135,7 @@ class RedisReadModel:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         keyspace: Keyspace,
         retention: Retention = Retention(),
         clock: Callable[[], int] = wall_clock_ms,

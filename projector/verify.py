@@ -17,10 +17,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from redis.asyncio import Redis
-
 from events.errors import InvalidEvent
-from projector.connections import connect_redis
+from projector.connections import RedisClient, connect_redis
 from projector.keys import Control, Keyspace, as_text
 from projector.memory import InMemoryReadModel
 from projector.offsets import committed_offsets, log_end_offsets
@@ -72,7 +70,7 @@ def compare(organization_id: int, expected: Sequence[Row], actual: Sequence[Row]
 
 
 async def read_list(
-    redis: Redis, keyspace: Keyspace, organization_id: int, now_ms: int
+    redis: RedisClient, keyspace: Keyspace, organization_id: int, now_ms: int
 ) -> list[Row]:
     """An organization's upcoming list as Redis holds it, in order."""
     keys = keyspace.org(organization_id)
