@@ -115,17 +115,15 @@ class LocalRedisCluster:
     def _node_ready(self, node: RedisClusterNode) -> bool:
         client = redis.Redis(node.host, node.port, socket_timeout=1)
         try:
-            raw = client.execute_command("CLUSTER", "INFO")
+            info = client.cluster("INFO")
         except redis.RedisError:
             return False
         finally:
             client.close()
-        text = raw.decode() if isinstance(raw, bytes) else str(raw)
-        info = dict(line.split(":", 1) for line in text.split() if ":" in line)
         return (
-            info.get("cluster_state") == "ok"
-            and info.get("cluster_slots_ok") == "16384"
-            and info.get("cluster_known_nodes") == str(len(self.nodes))
+            str(info.get("cluster_state")) == "ok"
+            and str(info.get("cluster_slots_ok")) == "16384"
+            and str(info.get("cluster_known_nodes")) == str(len(self.nodes))
         )
 
     def stop(self) -> None:

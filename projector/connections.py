@@ -218,9 +218,7 @@ class BoundedClusterPipeline(ClusterPipeline):
 
     cluster_client: BoundedRedisCluster
 
-    def evalsha(  # type: ignore[override]
-        self, sha: str, numkeys: int, *keys_and_args: KeyT | EncodableT
-    ) -> ClusterPipeline:
+    def evalsha(self, sha: str, numkeys: int, *keys_and_args: KeyT | EncodableT) -> ClusterPipeline:
         return self.execute_command("EVALSHA", sha, numkeys, *keys_and_args)
 
     async def execute(
