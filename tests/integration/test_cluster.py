@@ -33,7 +33,7 @@ from projector.status import read_served
 from projector.store import RedisReadModel
 from projector.verify import read_list
 from tests.builders import eap_linked, eap_unlinked, registration_created, token_issued
-from tests.integration.helpers import changes_of
+from tests.integration.helpers import RedisModel, changes_of, ids
 from tests.integration.test_api import (
     NOT_AUTHORIZED,
     ORG,
@@ -253,3 +253,23 @@ async def test_a_burst_past_the_connection_cap_waits_rather_than_failing(
         await bounded.delete(*keys)
         await bounded.aclose()
         await plain.aclose()
+
+
+async def test_a_primary_that_forgot_the_scripts_gets_them_again(
+    cluster: BoundedRedisCluster, redis_cluster: LocalRedisCluster, namespace: str
+) -> None:
+    """SCRIPT FLUSH on one primary alone (as after its restart): the store and
+    the API's reader load their scripts again on every primary and carry on."""
+    orgs = range(1, 13)
+    model = await RedisModel(cluster, namespace).serve()
+    await model.apply(changes_of([future_meeting(org, org=org) for org in orgs]))
+    forgetful = redis_cluster.nodes[1]
+    plain = Redis(host=forgetful.host, port=forgetful.port)
+    try:
+        await plain.script_flush()
+    finally:
+        await plain.aclose()
+
+    await model.apply(changes_of([future_meeting(100 + org, org=org, hour=1) for org in orgs]))
+
+    assert [await ids(model, org, 0) for org in orgs] == [[org, 100 + org] for org in orgs]
