@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
 
 import uvicorn
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from api.app import connect
+from api.server import JsonHttpProtocol
 from api.settings import ApiSettings
 from projector.connections import RedisUrlError, check_redis
 
@@ -35,6 +41,27 @@ async def wait_for_redis(settings: ApiSettings) -> None:
         await redis.aclose()
 
 
+@contextlib.contextmanager
+def shared_metrics(workers: int) -> Iterator[None]:
+    """With several workers, one fresh directory where all keep their metrics.
+
+    Set before uvicorn spawns the workers, which read it as they import
+    prometheus_client; removed when the server stops. Under a directory the
+    operator named in ``PROMETHEUS_MULTIPROC_DIR``, if any.
+    """
+    if workers == 1:
+        yield
+        return
+    directory = tempfile.mkdtemp(
+        prefix="api-metrics-", dir=os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    )
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    try:
+        yield
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def main() -> int:
     logging.basicConfig(
         level=logging.INFO,
@@ -54,15 +81,17 @@ def main() -> int:
     except RedisError as exc:
         print(f"api: Redis at {settings.redis_url} unreachable: {exc}", file=sys.stderr)  # noqa: T201
         return 1
-    uvicorn.run(
-        "api.app:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_level="info",
-        access_log=False,
-    )
+    with shared_metrics(settings.workers):
+        uvicorn.run(
+            "api.app:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            http=JsonHttpProtocol,  # JSON errors and limits for requests uvicorn refuses
+            log_level="info",
+            access_log=False,
+        )
     return 0
 
 

@@ -6,15 +6,18 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
 from api.metrics import RequestMetrics
+from api.responses import error
 from api.routes import router, unavailable
 from api.settings import ApiSettings
 from api.store import RedisHeartbeats, RedisPageReader
@@ -66,6 +69,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    # A path with a trailing slash is not found rather than redirected: the
+    # redirect's Location would echo the client's Host header.
+    app.router.redirect_slashes = False
     app.include_router(router)
     app.include_router(widget_router)
     if origins := cors_origins(settings):
@@ -76,6 +82,11 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             allow_headers=["Authorization"],
             max_age=600,
         )
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        """404, 405 as every other error: ``{"error": "Not Found"}``."""
+        return error(exc.status_code, HTTPStatus(exc.status_code).phrase, exc.headers)
 
     @app.exception_handler(Exception)
     async def never_a_500(request: Request, exc: Exception) -> Response:

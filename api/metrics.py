@@ -7,21 +7,34 @@
 {organization_id}/upcoming_meetings``), never the raw path, so that the
 number of series stays bounded; a path no route matches is ``other``.
 
-Each process keeps its own metrics: with ``API_WORKERS`` > 1, ``/metrics``
-shows the worker that happened to answer the scrape.
+With several worker processes (``API_WORKERS`` > 1), ``python -m api`` sets
+``PROMETHEUS_MULTIPROC_DIR`` to a fresh directory before the workers start:
+prometheus_client then keeps each process's values in files there, and
+``/metrics``, whichever worker answers it, sums every process's.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import MutableMapping
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 OTHER = "other"
+
+# prometheus_client decides at import whether values live in files; so does this.
+MULTIPROCESS_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
 
 REQUESTS = Counter("api_requests", "HTTP requests answered", ["route", "status"])
 REQUEST_SECONDS = Histogram(
@@ -67,5 +80,11 @@ class RequestMetrics:
 
 
 def metrics_response() -> Response:
-    """The text exposition of this process's metrics."""
-    return Response(generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    """The text exposition of this process's metrics, or of every worker's."""
+    if MULTIPROCESS_DIR:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, MULTIPROCESS_DIR)  # type: ignore[no-untyped-call]
+        body = generate_latest(registry)
+    else:
+        body = generate_latest()
+    return Response(body, headers={"Content-Type": CONTENT_TYPE_LATEST})

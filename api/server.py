@@ -1,0 +1,102 @@
+"""uvicorn's httptools protocol, with limits on the request head and JSON errors.
+
+uvicorn answers a request it cannot parse itself, before the application sees
+it, with ``400 text/plain`` "Invalid HTTP request received.", and with
+httptools it sets no limit at all on the size of the request head (a 1 MB
+header, or 10,000 of them, are read into memory and served). This protocol
+answers every such request the way the API answers its own errors
+(decisions.md: every response is ``application/json``), then closes the
+connection:
+
+    400 {"error": "Bad Request"}                      the parser refuses the request
+    414 {"error": "URI Too Long"}                     request target over MAX_TARGET_BYTES
+    431 {"error": "Request Header Fields Too Large"}  headers over MAX_HEADER_BYTES
+                                                      (names and values) or MAX_HEADERS
+
+Selected by ``python -m api`` (``uvicorn.run(http=JsonHttpProtocol)``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+MAX_TARGET_BYTES = 8 * 1024
+MAX_HEADER_BYTES = 16 * 1024
+MAX_HEADERS = 100
+MESSAGES = {400: "Bad Request", 414: "URI Too Long", 431: "Request Header Fields Too Large"}
+# A header still being received is only seen whole by ``on_header``: this
+# bounds the bytes of one request head read before it is refused anyway.
+MAX_HEAD_BYTES = MAX_TARGET_BYTES + MAX_HEADER_BYTES + 4 * MAX_HEADERS + 1024
+
+
+class Refused(Exception):
+    """Raised from a parser callback to stop parsing: uvicorn then calls
+    ``send_400_response``, which answers the status noted in ``_refusal``."""
+
+
+class JsonHttpProtocol(HttpToolsProtocol):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._refusal = 400
+        self._in_head = True  # reading a request's head (or waiting for one)
+        self._head_bytes = 0  # received since the head began
+        self._target_bytes = 0
+        self._header_bytes = 0
+        self._header_count = 0
+
+    def data_received(self, data: bytes) -> None:
+        if self._in_head:
+            self._head_bytes += len(data)
+        super().data_received(data)
+        # Counted after parsing, so that the bytes of a request whose head
+        # ended in ``data`` are not charged to the next one (pipelining).
+        if self._in_head and self._head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
+            self._refusal = 431
+            self.send_400_response("")
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._target_bytes = self._header_bytes = self._header_count = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._target_bytes += len(url)
+        if self._target_bytes > MAX_TARGET_BYTES:
+            self._refusal = 414
+            raise Refused
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_bytes += len(name) + len(value)
+        self._header_count += 1
+        if self._header_bytes > MAX_HEADER_BYTES or self._header_count > MAX_HEADERS:
+            self._refusal = 431
+            raise Refused
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._head_bytes = 0
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._in_head = True
+        super().on_message_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        """Called by uvicorn when parsing fails (``Refused`` raised above is such a failure)."""
+        status = self._refusal
+        message = MESSAGES[status].encode()
+        body = b'{"error":"%s"}' % message
+        head = [b"HTTP/1.1 %d %s\r\n" % (status, message)]
+        head += [
+            name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers
+        ]
+        head += [
+            b"content-type: application/json\r\n",
+            b"content-length: %d\r\n" % len(body),
+            b"connection: close\r\n\r\n",
+        ]
+        self.transport.write(b"".join(head) + body)
+        self.transport.close()
