@@ -25,6 +25,10 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 MAX_TARGET_BYTES = 8 * 1024
 MAX_HEADER_BYTES = 16 * 1024
 MAX_HEADERS = 100
+# After refusing, the rest of what the client sends is read and dropped for at
+# most this long (a "lingering close"): closing with unread bytes would reset
+# the connection, and the client could lose the answer.
+LINGER_S = 2.0
 MESSAGES = {400: "Bad Request", 414: "URI Too Long", 431: "Request Header Fields Too Large"}
 # A header still being received is only seen whole by ``on_header``: this
 # bounds the bytes of one request head read before it is refused anyway.
@@ -45,14 +49,18 @@ class JsonHttpProtocol(HttpToolsProtocol):
         self._target_bytes = 0
         self._header_bytes = 0
         self._header_count = 0
+        self._lingering = False
 
     def data_received(self, data: bytes) -> None:
+        if self._lingering:
+            return
         if self._in_head:
             self._head_bytes += len(data)
         super().data_received(data)
         # Counted after parsing, so that the bytes of a request whose head
         # ended in ``data`` are not charged to the next one (pipelining).
-        if self._in_head and self._head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
+        refused = self._lingering or self.transport.is_closing()
+        if self._in_head and self._head_bytes > MAX_HEAD_BYTES and not refused:
             self._refusal = 431
             self.send_400_response("")
 
@@ -99,4 +107,10 @@ class JsonHttpProtocol(HttpToolsProtocol):
             b"connection: close\r\n\r\n",
         ]
         self.transport.write(b"".join(head) + body)
-        self.transport.close()
+        idle = self.cycle is None or self.cycle.response_complete
+        if idle and self.transport.can_write_eof():
+            self._lingering = True
+            self.transport.write_eof()
+            self.loop.call_later(LINGER_S, self.transport.close)
+        else:  # a pipelined response still being written: uvicorn's way
+            self.transport.close()
