@@ -12,15 +12,26 @@ connection:
     414 {"error": "URI Too Long"}                     request target over MAX_TARGET_BYTES
     431 {"error": "Request Header Fields Too Large"}  headers over MAX_HEADER_BYTES
                                                       (names and values) or MAX_HEADERS
+    408 {"error": "Request Timeout"}                  no whole request head within
+                                                      API_HEAD_TIMEOUT_S of the connection
+                                                      opening or the head starting
+
+(uvicorn itself waits for ever for the first request of a connection, and for
+the rest of a head once it has begun: a few clients sending slowly would hold
+every file descriptor.)
 
 Selected by ``python -m api`` (``uvicorn.run(http=JsonHttpProtocol)``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from api.settings import ApiSettings
 
 MAX_TARGET_BYTES = 8 * 1024
 MAX_HEADER_BYTES = 16 * 1024
@@ -29,7 +40,20 @@ MAX_HEADERS = 100
 # most this long (a "lingering close"): closing with unread bytes would reset
 # the connection, and the client could lose the answer.
 LINGER_S = 2.0
-MESSAGES = {400: "Bad Request", 414: "URI Too Long", 431: "Request Header Fields Too Large"}
+MESSAGES = {
+    400: "Bad Request",
+    408: "Request Timeout",
+    414: "URI Too Long",
+    431: "Request Header Fields Too Large",
+}
+
+
+@functools.cache
+def head_timeout_s() -> float:
+    """``API_HEAD_TIMEOUT_S``, read once per process (``python -m api`` checked it)."""
+    return ApiSettings().head_timeout_s
+
+
 # A header still being received is only seen whole by ``on_header``: this
 # bounds the bytes of one request head read before it is refused anyway.
 MAX_HEAD_BYTES = MAX_TARGET_BYTES + MAX_HEADER_BYTES + 4 * MAX_HEADERS + 1024
@@ -50,6 +74,30 @@ class JsonHttpProtocol(HttpToolsProtocol):
         self._header_bytes = 0
         self._header_count = 0
         self._lingering = False
+        self._head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._start_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_head_timer()
+        super().connection_lost(exc)
+
+    def _start_head_timer(self) -> None:
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(head_timeout_s(), self._head_timed_out)
+
+    def _stop_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self._in_head and not self._lingering and not self.transport.is_closing():
+            self._refusal = 408
+            self.send_400_response("")
 
     def data_received(self, data: bytes) -> None:
         if self._lingering:
@@ -66,6 +114,7 @@ class JsonHttpProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self._start_head_timer()  # a keep-alive connection's next request
         self._target_bytes = self._header_bytes = self._header_count = 0
 
     def on_url(self, url: bytes) -> None:
@@ -84,6 +133,7 @@ class JsonHttpProtocol(HttpToolsProtocol):
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
+        self._stop_head_timer()
         self._in_head = False
         self._head_bytes = 0
         super().on_headers_complete()

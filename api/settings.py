@@ -25,6 +25,12 @@ class ApiSettings(BaseSettings):
     generation_refresh_s: float = Field(1.0, gt=0)
     startup_timeout_s: float = Field(30.0, ge=0, description="wait for Redis at start-up")
     workers: int = Field(1, ge=1)
+    head_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="a connection that has not sent a whole request head this long after "
+        "opening (or after starting one) gets 408 and is closed",
+    )
     ready_max_staleness_s: float = Field(
         60.0,
         ge=0,

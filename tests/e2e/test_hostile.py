@@ -135,6 +135,7 @@ NUMBER_LIKE = [
 ]
 HOSTILE = KEY_LIKE + NUMBER_LIKE
 MAX_TARGET_BYTES = 8192  # the documented limit of a request target
+HEAD_TIMEOUT_S = 1.0  # API_HEAD_TIMEOUT_S of the API under test
 
 
 # --- a raw HTTP/1.1 client ----------------------------------------------------
@@ -403,7 +404,8 @@ def hostile(
         )
         try:
             system.start("projector")
-            system.start_api()
+            system.start("api", API_HEAD_TIMEOUT_S=str(HEAD_TIMEOUT_S))
+            system.wait_for(lambda: system.get("/readyz").status_code == 200, "the API")
             asyncio.run(system.publish(published()))
             asyncio.run(system.wait_caught_up())
             model = ReadModel()
@@ -508,6 +510,26 @@ def test_a_request_the_parser_refuses_gets_a_json_400(hostile: Hostile, raw: byt
     answer = exchange(hostile.port, raw)
     assert (answer.status, answer.headers.get("content-type")) == (400, "application/json")
     assert answer.json() == BAD_REQUEST
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [b"", b"GET ", b"GET /api/v2/organizations/5/upcoming_meetings HTTP/1.1\r\nX-A: 1\r\n"],
+    ids=["nothing", "a method", "a partial head"],
+)
+def test_a_connection_that_sends_no_whole_head_in_time_gets_a_json_408(
+    hostile: Hostile, sent: bytes
+) -> None:
+    """uvicorn alone would keep it open for ever (a slowloris holds every descriptor)."""
+    with socket.create_connection(("127.0.0.1", hostile.port), timeout=10 * HEAD_TIMEOUT_S) as sock:
+        sock.sendall(sent)
+        data = b""
+        while chunk := sock.recv(65536):  # to the end: the server closes the connection
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408 "), data
+    assert b"content-type: application/json" in head.lower()
+    assert json.loads(body) == {"error": "Request Timeout"}
 
 
 @pytest.mark.parametrize(
