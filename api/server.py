@@ -75,16 +75,23 @@ class JsonHttpProtocol(HttpToolsProtocol):
         self._header_count = 0
         self._lingering = False
         self._head_timer: asyncio.TimerHandle | None = None
+        # When the head being awaited began (the connection, or its first
+        # byte); None while a request is served or the connection is idle
+        # between requests (uvicorn's keep-alive timeout closes it then).
+        self._head_since: float | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._start_head_timer()
+        self._await_head()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_head_timer()
         super().connection_lost(exc)
 
-    def _start_head_timer(self) -> None:
+    def _await_head(self) -> None:
+        """One timer per connection at a time, not one per request: it checks
+        when it fires, and sets itself again for what is left."""
+        self._head_since = self.loop.time()
         if self._head_timer is None:
             self._head_timer = self.loop.call_later(head_timeout_s(), self._head_timed_out)
 
@@ -95,7 +102,12 @@ class JsonHttpProtocol(HttpToolsProtocol):
 
     def _head_timed_out(self) -> None:
         self._head_timer = None
-        if self._in_head and not self._lingering and not self.transport.is_closing():
+        if self._head_since is None or self._lingering or self.transport.is_closing():
+            return
+        left = self._head_since + head_timeout_s() - self.loop.time()
+        if left > 0:
+            self._head_timer = self.loop.call_later(left, self._head_timed_out)
+        else:
             self._refusal = 408
             self.send_400_response("")
 
@@ -114,7 +126,7 @@ class JsonHttpProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._start_head_timer()  # a keep-alive connection's next request
+        self._await_head()  # a keep-alive connection's next request
         self._target_bytes = self._header_bytes = self._header_count = 0
 
     def on_url(self, url: bytes) -> None:
@@ -133,7 +145,7 @@ class JsonHttpProtocol(HttpToolsProtocol):
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
-        self._stop_head_timer()
+        self._head_since = None
         self._in_head = False
         self._head_bytes = 0
         super().on_headers_complete()
