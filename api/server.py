@@ -54,8 +54,8 @@ def head_timeout_s() -> float:
     return ApiSettings().head_timeout_s
 
 
-# A header still being received is only seen whole by ``on_header``: this
-# bounds the bytes of one request head read before it is refused anyway.
+# Bytes of one request head read before it is refused whatever it holds (the
+# limits above are checked once the head is whole).
 MAX_HEAD_BYTES = MAX_TARGET_BYTES + MAX_HEADER_BYTES + 4 * MAX_HEADERS + 1024
 
 
@@ -70,9 +70,6 @@ class JsonHttpProtocol(HttpToolsProtocol):
         self._refusal = 400
         self._in_head = True  # reading a request's head (or waiting for one)
         self._head_bytes = 0  # received since the head began
-        self._target_bytes = 0
-        self._header_bytes = 0
-        self._header_count = 0
         self._lingering = False
         self._head_timer: asyncio.TimerHandle | None = None
         # When the head being awaited began (the connection, or its first
@@ -102,7 +99,7 @@ class JsonHttpProtocol(HttpToolsProtocol):
 
     def _head_timed_out(self) -> None:
         self._head_timer = None
-        if self._head_since is None or self._lingering or self.transport.is_closing():
+        if self._head_since is None or self._refused():
             return
         left = self._head_since + head_timeout_s() - self.loop.time()
         if left > 0:
@@ -119,35 +116,34 @@ class JsonHttpProtocol(HttpToolsProtocol):
         super().data_received(data)
         # Counted after parsing, so that the bytes of a request whose head
         # ended in ``data`` are not charged to the next one (pipelining).
-        refused = self._lingering or self.transport.is_closing()
-        if self._in_head and self._head_bytes > MAX_HEAD_BYTES and not refused:
-            self._refusal = 431
+        if self._in_head and self._head_bytes > MAX_HEAD_BYTES and not self._refused():
+            long_target = len(getattr(self, "url", b"")) > MAX_TARGET_BYTES
+            self._refusal = 414 if long_target else 431
             self.send_400_response("")
+
+    def _refused(self) -> bool:
+        return self._lingering or self.transport.is_closing()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._await_head()  # a keep-alive connection's next request
-        self._target_bytes = self._header_bytes = self._header_count = 0
-
-    def on_url(self, url: bytes) -> None:
-        self._target_bytes += len(url)
-        if self._target_bytes > MAX_TARGET_BYTES:
-            self._refusal = 414
-            raise Refused
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._header_bytes += len(name) + len(value)
-        self._header_count += 1
-        if self._header_bytes > MAX_HEADER_BYTES or self._header_count > MAX_HEADERS:
-            self._refusal = 431
-            raise Refused
-        super().on_header(name, value)
+        self._await_head()
 
     def on_headers_complete(self) -> None:
+        # The limits are checked once the head is whole (callbacks per header
+        # would cost every request); until then MAX_HEAD_BYTES bounds it.
         self._head_since = None
         self._in_head = False
         self._head_bytes = 0
+        if len(self.url) > MAX_TARGET_BYTES:
+            self._refusal = 414
+            raise Refused
+        headers = self.headers
+        if (
+            len(headers) > MAX_HEADERS
+            or sum(len(n) + len(v) for n, v in headers) > MAX_HEADER_BYTES
+        ):
+            self._refusal = 431
+            raise Refused
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
