@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 from redis import Redis
 
 from devstack.redis import RedisServer, find_redis_server
+from projector.keys import Control
 from tests.builders import HOUR_MS, at, registration_created, scheduled, token_issued, token_revoked
 from tests.system import System
 
@@ -732,7 +733,7 @@ def test_any_request_gets_the_documented_answer_long(
 
 def snapshot(redis: Redis, namespace: str) -> dict[bytes, bytes]:
     """Every key and its serialized value, the projector's heartbeats left out."""
-    heartbeats = f"{namespace}:heartbeats".encode()
+    heartbeats = Control(namespace).heartbeats.encode()
     return {key: redis.dump(key) for key in redis.scan_iter(count=1000) if key != heartbeats}
 
 
@@ -773,7 +774,7 @@ def test_hostile_input_never_reaches_a_key_and_changes_nothing(hostile: Hostile)
     try:
         before = snapshot(redis, namespace)
         with Monitor(hostile.redis_url) as monitor:
-            for value in [*KEY_LIKE, f"{namespace}:current", f"{namespace}:1:{{o5}}:tok"]:
+            for value in [*KEY_LIKE, Control(namespace).current, f"{namespace}:1:{{o5}}:tok"]:
                 hostile.check(value, authorization=bearer(TOKEN))
                 hostile.check(member=value, authorization=bearer(TOKEN))
                 hostile.check(query=[("meeting_series_id", value)], authorization=bearer(TOKEN))
@@ -788,7 +789,7 @@ def test_hostile_input_never_reaches_a_key_and_changes_nothing(hostile: Hostile)
     assert len(monitor.commands) > 100, monitor.commands[:5]
     # Every key any command names is one of the layout's, ids all digits.
     key_shape = re.compile(
-        rf"{namespace}:(?:[a-z]+(?::[a-z]+)?"
+        rf"{namespace}:(?:\{{control\}}:[a-z]+(?::[a-z]+)?"
         rf"|\d+:(?:orgs|token:[0-9a-f]{{64}}|\{{o\d+\}}(?::[a-z]+(?::\d+)?)?|\{{m\d+\}}(?::[a-z]+)?))"
     )
     keys = {key for command in monitor.commands for key in re.findall(rf"{namespace}:\S*", command)}
