@@ -41,6 +41,9 @@ class Denial(enum.Enum):
 class Page:
     total_items: int
     meetings: bytes  # the meeting documents, joined by ","
+    # The earliest end_time later than the read's now_ms among the organization's
+    # meetings (None: none): until then, the answer cannot change by time alone.
+    next_end_ms: int | None = None
 
 
 def token_sha256(token: str) -> str:
@@ -69,6 +72,11 @@ class ReadScript:
         except NoScriptError:
             await self.redis.script_load(self.source)
             return await self.redis.evalsha(self.sha, len(keys), *keys, *args)
+
+
+def _milliseconds(score: bytes) -> int | None:
+    """A sorted-set score as read by a script ('' for none)."""
+    return int(float(score)) if score else None
 
 
 class RedisPageReader:
@@ -117,13 +125,14 @@ class RedisPageReader:
         offset: int,
         limit: int,
         member_id: int | None = None,
+        token_sha: str | None = None,
     ) -> Page | Denial:
         """A page of the list, or why the token may not read it.
 
         With ``member_id``, the page of that member's list: the meetings of the
         organization's list the member is registered for or leads.
         """
-        sha = token_sha256(token)
+        sha = token_sha or token_sha256(token)
         try:
             for _attempt in range(2):
                 keyspace = self.keyspace or await self.refresh()
@@ -143,7 +152,7 @@ class RedisPageReader:
                             [sha, now_ms, offset, limit, int(series_id is not None)],
                         )
                     if reply[0] == 1:
-                        return Page(int(reply[1]), reply[2])
+                        return Page(int(reply[1]), reply[2], _milliseconds(reply[3]))
                 denial = await self._denial(keyspace, sha)
                 if denial is not None:
                     return denial
