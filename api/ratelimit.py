@@ -66,7 +66,7 @@ class FailureLimiter:
         host = str(peer[0]) if peer else "unknown"
         if not self.trusted or not self._is_trusted(host):
             return str(host)
-        forwarded = [
+        forwarded: list[str] = [
             value.decode("latin-1")
             for name, value in scope["headers"]
             if name == b"x-forwarded-for"
