@@ -106,7 +106,7 @@ class InvalidationTracker:
         self._sent: list[asyncio.Future[bool]] | None = None  # the PING out, if any
         self._deadline: asyncio.TimerHandle | None = None
         self._stop = asyncio.Event()
-        self.connected = asyncio.Event()  # set while healthy (tests wait on it)
+        self.ready = asyncio.Event()  # set while subscribed (and tracking, with a cache)
 
     # -- the read barrier ---------------------------------------------------------
 
@@ -149,7 +149,7 @@ class InvalidationTracker:
         if self.healthy:
             logger.warning("answer cache off until invalidation tracking is back")
         self.healthy = False
-        self.connected.clear()
+        self.ready.clear()
         if self.cache is not None:
             self.cache.flush()
         if self._deadline is not None:
@@ -232,10 +232,10 @@ class InvalidationTracker:
                     self._handle(message)  # raises TrackingLost on a change of generation
             await self._check_generation(generation)
             self.healthy = True
-            self.connected.set()
             logger.info("answer cache on: tracking generation %s", generation)
         if self.on_subscribed is not None:
             await self.on_subscribed()
+        self.ready.set()
         while True:
             self._handle(await self._read(reader, parser))
 

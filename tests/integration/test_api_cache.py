@@ -18,13 +18,14 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
 from api.app import create_app
 from api.cache import AnswerCache
 from api.hot import HotRoutes
 from api.settings import ApiSettings
-from projector.keys import Keyspace
+from projector.keys import Keyspace, member
 from projector.store import wall_clock_ms
 from tests.builders import (
     Event,
@@ -80,9 +81,12 @@ async def serving(
     *,
     cache: bool = True,
     clock: Callable[[], int] | None = None,
+    peer: tuple[str, int] = ("127.0.0.1", 123),
     **settings: Any,
 ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    """An app (its lifespan run) and a client of it; with the cache, once it tracks."""
+    """An app (its lifespan run) and a client of it from ``peer``; with the cache,
+    once it tracks. No limit on failed authentications unless asked."""
+    settings.setdefault("auth_failure_limit", 0)
     app = create_app(
         ApiSettings(
             REDIS_URL=redis_url,
@@ -90,7 +94,6 @@ async def serving(
             generation_refresh_s=0.1,
             ready_max_staleness_s=0,
             cache=cache,
-            auth_failure_limit=0,
             **settings,
         )
     )
@@ -99,9 +102,11 @@ async def serving(
         hot.clock = clock
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app, client=peer), base_url="http://test"
+        ) as client,
     ):
-        if cache:
+        if cache or app.state.hot.tracker is not None:
             await tracking(app)
         yield app, client
 
@@ -110,7 +115,7 @@ async def tracking(app: FastAPI) -> None:
     hot: HotRoutes = app.state.hot
     assert hot.tracker is not None
     async with asyncio.timeout(10):
-        await hot.tracker.connected.wait()
+        await hot.tracker.ready.wait()
 
 
 def cache_of(app: FastAPI) -> AnswerCache:
@@ -184,8 +189,8 @@ async def test_every_cached_answer_equals_an_uncached_read_after_each_write(
             await same_answers(cached, uncached)
         # A raw write to a document the projector would never make alone.
         keys = model.keyspace.org(ORG)
-        [member] = await redis.zrange(keys.start, 0, 0) or [b"0"]
-        await redis.hset(keys.doc, member, b'{"id":0}')
+        [first] = await redis.zrange(keys.start, 0, 0) or [b"0"]
+        await redis.hset(keys.doc, first, b'{"id":0}')
         await same_answers(cached, uncached)
         assert cache_of(app).hits > 100
 
@@ -312,3 +317,34 @@ async def test_api_cache_switches_the_cache(
         for _ in range(2):
             assert (await client.get(PATH, headers=bearer())).status_code == 200
         assert (app.state.hot.cache is not None) is cache
+
+
+async def test_a_write_is_seen_even_before_the_api_has_read_its_invalidation(
+    redis: Redis, redis_url: str, namespace: str
+) -> None:
+    """The read barrier: the write is made by a blocking client, so the event loop
+    cannot read the invalidation before the request starts; the request must
+    still see the write."""
+    model = await ReadModel(redis, namespace).serve(future_meeting(1))
+    keys = model.keyspace.org(ORG)
+    scope = {
+        "type": "http",
+        "path": PATH,
+        "query_string": b"",
+        "headers": [(b"authorization", f"Bearer {TOKEN}".encode())],
+        "client": ("127.0.0.1", 1),
+    }
+    async with serving(redis_url, namespace) as (app, _client):
+        hot: HotRoutes = app.state.hot
+        for _ in range(2):
+            _status, _headers, body = await hot.respond(scope, str(ORG), None)
+        assert cache_of(app).hits == 1
+        with SyncRedis.from_url(redis_url) as blocking:
+            for n in range(5):
+                document = b'{"id":%d}' % (1000 + n)
+                blocking.hset(keys.doc, member(1), document)  # the loop does not run meanwhile
+                status, _headers, body = await hot.respond(scope, str(ORG), None)
+                assert (status, document in body) == (200, True)
+                status, _headers, body = await hot.respond(scope, str(ORG), None)
+                assert (status, document in body) == (200, True)
+        assert cache_of(app).hits == 6
