@@ -40,10 +40,15 @@ def route_label(scope: MutableMapping[str, Any]) -> str:
 
 
 class RequestMetrics:
-    """Counts and times every HTTP request; anything else passes straight through."""
+    """Counts and times every HTTP request; anything else passes straight through.
+
+    The labelled children are looked up once per (route, status) and kept: a
+    request costs one dictionary lookup, one increment and one observation.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -61,9 +66,16 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, send_and_note)
         finally:
-            route = route_label(scope)
-            REQUESTS.labels(route, str(status)).inc()
-            REQUEST_SECONDS.labels(route).observe(time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            key = (route_label(scope), status)
+            children = self._children.get(key)
+            if children is None:
+                children = self._children[key] = (
+                    REQUESTS.labels(key[0], str(status)),
+                    REQUEST_SECONDS.labels(key[0]),
+                )
+            children[0].inc()
+            children[1].observe(elapsed)
 
 
 def metrics_response() -> Response:

@@ -8,14 +8,18 @@
 2. Measures Redis memory: ``used_memory`` (less client buffers) after each
    loading phase, so EAP copies are counted apart, and ``MEMORY USAGE`` of
    every key by kind, so the bytes of a meeting can be traced to its keys.
-3. Starts ``python -m api`` (one worker) and the floor (``bench/floor.py``, a
-   bare Starlette route on uvicorn with the same settings, returning a body of
-   the same size and the same headers).
+3. Starts ``python -m api`` twice (one worker each), with the answer cache on
+   (``API_CACHE=1``: after the first request of a page, every request is a
+   hit) and off (``API_CACHE=0``: every request reads Redis), and the floor
+   (``bench/floor.py``, a bare Starlette route on uvicorn with the same
+   settings, returning a body of the same size and the same headers).
 4. For each scenario (page 1 of the largest organization, page 50 of it, one
-   series, an EAP organization, a member's list) checks one answer, then loads
-   the endpoint and the floor with ``wrk`` in turn, the order alternating from
+   series, an EAP organization, a member's list) checks that both APIs give
+   the expected answer, then loads the API with the cache on, the floor and
+   the API with the cache off with ``wrk`` in turn, the order alternating from
    one scenario to the next, and records the CPU time of the server, of Redis,
-   and Redis's own time per script call.
+   and Redis's own time per script call. Each API row is set next to the floor
+   of the same scenario.
 5. Prints the tables, the memory figures and the machine.
 
 Exits 1 when any answer during a run was not 2xx (or a socket error occurred).
