@@ -21,6 +21,7 @@ from api.cache import AnswerCache
 from api.hot import HotRoutes
 from api.metrics import RequestMetrics
 from api.ratelimit import FailureLimiter, parse_networks
+from api.resp import PipelinedConnection
 from api.routes import router, unavailable
 from api.settings import ApiSettings
 from api.store import RedisHeartbeats, RedisPageReader
@@ -96,7 +97,11 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = connect(settings)
-        reader = RedisPageReader(redis, settings.key_prefix)
+        # One pipelined connection for the page scripts (single node only).
+        fast = None
+        if type(redis) is Redis:
+            fast = PipelinedConnection(settings.redis_url, settings.redis_timeout_s)
+        reader = RedisPageReader(redis, settings.key_prefix, fast)
         app.state.reader = reader
         limiter = limiter_of(settings, redis)
         tracker = tracker_of(settings, redis, hot, limiter)
@@ -119,6 +124,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError):
                     await tracking
             await follower
+            if fast is not None:
+                await fast.aclose()
             await redis.aclose()
 
     app = FastAPI(
@@ -153,15 +160,15 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
 
-    # The two list endpoints go straight to ``hot``; the rest to FastAPI's own
-    # stack. CORS around both. Metrics outermost, around Starlette's own error
-    # middleware: they see the 503 that ``never_a_500`` answers for an
-    # unexpected exception.
+    # The two list endpoints go straight to ``hot``, which records their metrics
+    # itself; the rest to FastAPI's own stack, metrics around Starlette's own
+    # error middleware (they see the 503 that ``never_a_500`` answers for an
+    # unexpected exception). CORS around both.
     build_stack = app.build_middleware_stack
     origins = cors_origins(settings)
 
     def build_middleware_stack() -> ASGIApp:
-        hot.fallback = build_stack()
+        hot.fallback = hot.metrics = RequestMetrics(build_stack())
         served: ASGIApp = hot
         if origins:
             served = CORSMiddleware(
@@ -171,7 +178,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
                 allow_headers=["Authorization"],
                 max_age=600,
             )
-        return RequestMetrics(served)
+        return served
 
     app.build_middleware_stack = build_middleware_stack  # type: ignore[method-assign]
     return app

@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.cache import AnswerCache
 from api.errors import ReadModelUnavailable
+from api.metrics import RequestMetrics
 from api.params import bearer_token, page_number, page_size, positive_int
 from api.ratelimit import FailureLimiter
 from api.responses import JSON, PAGE_CACHE_CONTROL, entity_tag, if_none_match, page_body
@@ -89,7 +90,13 @@ class HotRoutes:
     fallback: ASGIApp  # set when the FastAPI app builds its middleware stack
     reader: RedisPageReader  # set by the lifespan, with the rest
 
-    def __init__(self, retry_after_s: int, clock: Callable[[], int] = wall_clock_ms) -> None:
+    def __init__(
+        self,
+        retry_after_s: int,
+        metrics: RequestMetrics | None = None,
+        clock: Callable[[], int] = wall_clock_ms,
+    ) -> None:
+        self.metrics = metrics  # records the two lists' requests; the fallback has its own
         self.clock = clock
         self.cache: AnswerCache | None = None
         self.tracker: InvalidationTracker | None = None
@@ -115,22 +122,27 @@ class HotRoutes:
             if path.endswith("/upcoming_meetings"):
                 match = _ORGANIZATION_PATH.fullmatch(path)
                 if match is not None:
-                    scope["route"] = _ORGANIZATION
-                    await self._send(send, await self.respond(scope, match.group(1), None))
+                    await self._serve(scope, send, _ORGANIZATION, match.group(1), None)
                     return
                 match = _MEMBER_PATH.fullmatch(path)
                 if match is not None:
-                    scope["route"] = _MEMBER
-                    answer = await self.respond(scope, match.group(1), match.group(2))
-                    await self._send(send, answer)
+                    await self._serve(scope, send, _MEMBER, match.group(1), match.group(2))
                     return
         await self.fallback(scope, receive, send)
 
-    @staticmethod
-    async def _send(send: Send, answer: Answer) -> None:
-        status, headers, body = answer
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+    async def _serve(
+        self, scope: Scope, send: Send, route: Route, organization: str, member_id: str | None
+    ) -> None:
+        started = time.perf_counter()
+        scope["route"] = route
+        status = 500  # unless the response starts
+        try:
+            status, headers, body = await self.respond(scope, organization, member_id)
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+        finally:
+            if self.metrics is not None:
+                self.metrics.record(route.path, status, time.perf_counter() - started)
 
     async def respond(self, scope: Scope, organization: str, member_id: str | None) -> Answer:
         """The answer; never raises (an unexpected error is a 503, as elsewhere)."""

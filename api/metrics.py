@@ -66,16 +66,18 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, send_and_note)
         finally:
-            elapsed = time.perf_counter() - started
-            key = (route_label(scope), status)
-            children = self._children.get(key)
-            if children is None:
-                children = self._children[key] = (
-                    REQUESTS.labels(key[0], str(status)),
-                    REQUEST_SECONDS.labels(key[0]),
-                )
-            children[0].inc()
-            children[1].observe(elapsed)
+            self.record(route_label(scope), status, time.perf_counter() - started)
+
+    def record(self, route: str, status: int, seconds: float) -> None:
+        """One request answered (also called by ``api/hot.py`` for its own)."""
+        children = self._children.get((route, status))
+        if children is None:
+            children = self._children[route, status] = (
+                REQUESTS.labels(route, str(status)),
+                REQUEST_SECONDS.labels(route),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
 
 def metrics_response() -> Response:

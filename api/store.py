@@ -26,6 +26,7 @@ from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, RedisError
 
 from api.errors import ReadModelUnavailable
+from api.resp import PipelinedConnection
 from projector.health import live_workers
 from projector.keys import Control, Keyspace, as_text, current_generation_key
 
@@ -61,12 +62,19 @@ class ReadScript:
     check on every call: measurable on the hot path.)
     """
 
-    def __init__(self, redis: Redis, name: str) -> None:
+    def __init__(self, redis: Redis, name: str, fast: PipelinedConnection | None = None) -> None:
         self.redis = redis
+        self.fast = fast
         self.source = _lua(name)
         self.sha = hashlib.sha1(self.source.encode()).hexdigest()
 
     async def __call__(self, keys: list[str], args: list[Any]) -> Any:
+        if self.fast is not None:
+            try:
+                return await self.fast.call("EVALSHA", self.sha, len(keys), *keys, *args)
+            except NoScriptError:
+                await self.fast.call("SCRIPT", "LOAD", self.source)
+                return await self.fast.call("EVALSHA", self.sha, len(keys), *keys, *args)
         try:
             return await self.redis.evalsha(self.sha, len(keys), *keys, *args)
         except NoScriptError:
@@ -80,12 +88,14 @@ def _milliseconds(score: bytes) -> int | None:
 
 
 class RedisPageReader:
-    def __init__(self, redis: Redis, prefix: str) -> None:
+    """Pages through ``redis``, or through ``fast`` (``api/resp.py``) for the page scripts."""
+
+    def __init__(self, redis: Redis, prefix: str, fast: PipelinedConnection | None = None) -> None:
         self.redis = redis
         self.prefix = prefix
         self.keyspace: Keyspace | None = None
-        self._read = ReadScript(redis, "read.lua")
-        self._read_member = ReadScript(redis, "read_member.lua")
+        self._read = ReadScript(redis, "read.lua", fast)
+        self._read_member = ReadScript(redis, "read_member.lua", fast)
 
     async def refresh(self) -> Keyspace | None:
         """Follow the generation the projector serves; None when there is none."""

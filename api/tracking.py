@@ -33,14 +33,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import ssl
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import hiredis
-from redis.asyncio.connection import SSLConnection, parse_url
 
 from api.cache import AnswerCache
+from api.resp import encode, open_connection, read_reply
 from projector.keys import current_generation_key
 
 logger = logging.getLogger(__name__)
@@ -51,15 +50,6 @@ _ORG_TAG = b"{o"
 
 class TrackingLost(Exception):
     """The tracking connection closed, failed, or must track other prefixes."""
-
-
-def encode(*parts: str | bytes) -> bytes:
-    """A command in RESP."""
-    chunks = [b"*%d\r\n" % len(parts)]
-    for part in parts:
-        data = part.encode() if isinstance(part, str) else part
-        chunks.append(b"$%d\r\n%b\r\n" % (len(data), data))
-    return b"".join(chunks)
 
 
 _PING = encode("PING")
@@ -190,7 +180,7 @@ class InvalidationTracker:
     async def _session(self) -> None:
         parser = hiredis.Reader()
         async with asyncio.timeout(self.timeout_s):
-            reader, writer = await self._open()
+            reader, writer = await self._open(parser)
             self._writer = writer
 
             async def call(*parts: str | bytes) -> Any:
@@ -200,7 +190,6 @@ class InvalidationTracker:
                     raise TrackingLost(f"{parts[0]!r}: {reply}")
                 return reply
 
-            await self._authenticate(call)
             self.client_id = await call("CLIENT", "ID")
             channels = self.channels
             generation = None
@@ -243,48 +232,31 @@ class InvalidationTracker:
         """Read ``current`` again on a connection of its own, after subscribing."""
         parser = hiredis.Reader()
         async with asyncio.timeout(self.timeout_s):
-            reader, writer = await self._open()
+            reader, writer = await self._open(parser)
             try:
-
-                async def call(*parts: str | bytes) -> Any:
-                    writer.write(encode(*parts))
-                    return await self._read(reader, parser)
-
-                await self._authenticate(call)
-                current = await call("GET", self.current_key)
+                writer.write(encode("GET", self.current_key))
+                current = await self._read(reader, parser)
             finally:
                 writer.close()
         if (None if current is None else current.decode()) != generation:
             raise TrackingLost("the served generation changed while tracking started")
 
-    async def _open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        options = parse_url(self.url)
-        if "path" in options:
-            return await asyncio.open_unix_connection(options["path"])
-        context = None
-        if options.get("connection_class") is SSLConnection:
-            context = ssl.create_default_context()
-        return await asyncio.open_connection(
-            options.get("host", "localhost"), options.get("port", 6379), ssl=context
-        )
-
-    async def _authenticate(self, call: Callable[..., Any]) -> None:
-        options = parse_url(self.url)
-        password = options.get("password")
-        if password is not None:
-            username = options.get("username")
-            await (call("AUTH", username, password) if username else call("AUTH", password))
+    async def _open(
+        self, parser: hiredis.Reader
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A connection, authenticated and on the URL's database."""
+        reader, writer, setup = await open_connection(self.url)
+        writer.write(b"".join(setup))
+        for _ in setup:
+            reply = await read_reply(reader, parser)
+            if isinstance(reply, hiredis.ReplyError):
+                writer.close()
+                raise TrackingLost(f"Redis refused the connection: {reply}")
+        return reader, writer
 
     @staticmethod
     async def _read(reader: asyncio.StreamReader, parser: hiredis.Reader) -> Any:
-        while True:
-            reply = parser.gets()
-            if reply is not False:
-                return reply
-            data = await reader.read(65536)
-            if not data:
-                raise EOFError("Redis closed the connection")
-            parser.feed(data)
+        return await read_reply(reader, parser)
 
     def _handle(self, message: Any) -> None:
         kind = message[0]
