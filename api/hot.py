@@ -155,13 +155,10 @@ class HotRoutes:
     async def _respond(self, scope: Scope, organization: str, member_id: str | None) -> Answer:
         now_ms = self.clock()
         limiter = self.limiter
-        client = ""
-        if limiter is not None:
-            client = limiter.client_of(scope)
-            if limiter.blocks:
-                retry_after = limiter.retry_after_s(client, now_ms)
-                if retry_after is not None:
-                    return error(429, TOO_MANY, [(b"retry-after", b"%d" % retry_after)])
+        if limiter is not None and limiter.blocks:
+            retry_after = limiter.retry_after_s(limiter.client_of(scope), now_ms)
+            if retry_after is not None:
+                return error(429, TOO_MANY, [(b"retry-after", b"%d" % retry_after)])
         authorization = condition = None
         for name, value in scope["headers"]:
             if name == b"authorization":
@@ -171,7 +168,7 @@ class HotRoutes:
                 condition = value.decode("latin-1")
         token = bearer_token(authorization)
         if token is None:
-            return await self._denied(Denial.UNKNOWN_TOKEN, client, now_ms)
+            return await self._denied(Denial.UNKNOWN_TOKEN, scope, now_ms)
 
         query = scope["query_string"]
         params = dict(parse_qsl(query.decode("latin-1"), keep_blank_values=True)) if query else {}
@@ -216,7 +213,7 @@ class HotRoutes:
             logger.warning("read model unavailable: %s", exc)
             return error(503, UNAVAILABLE, self._unavailable)
         if isinstance(result, Denial):
-            return await self._denied(result, client, now_ms)
+            return await self._denied(result, scope, now_ms)
         if epoch is not None and cache is not None and org is not None:
             cache.grant(org, sha, epoch)
         if bad_parameter:
@@ -242,7 +239,7 @@ class HotRoutes:
         """``<prefix>:current`` was written: read it again before the next page."""
         self.reader.keyspace = None
 
-    async def _denied(self, denial: Denial, client: str, now_ms: int) -> Answer:
+    async def _denied(self, denial: Denial, scope: Scope, now_ms: int) -> Answer:
         if self.limiter is not None:
-            await self.limiter.failed(client, now_ms)
+            await self.limiter.failed(self.limiter.client_of(scope), now_ms)
         return error(401, denial.value)
