@@ -2,10 +2,10 @@
 
 redis-py's asyncio client costs about a quarter of an uncached request (pool
 lock, per-call timeouts and retries, packing). The page script needs none of
-that: ``PipelinedConnection`` writes each command on one connection as it
-comes and hands out replies in order (Redis answers in order), parsed by
-hiredis. Concurrent requests share the connection, so a round trip is paid
-once per batch, not once per request.
+that: ``PipelinedConnection`` writes the commands of each event loop
+iteration on one connection in one system call and hands out replies in
+order (Redis answers in order), parsed by hiredis. Concurrent requests share
+the connection, so a round trip is paid once per batch, not once per request.
 
 Errors are redis-py's, so callers handle both clients alike:
 ``ConnectionError`` (cannot connect, or the connection broke: every command
@@ -92,18 +92,27 @@ class PipelinedConnection:
         self._pending: collections.deque[asyncio.Future[Any]] = collections.deque()
         self._reading: asyncio.Task[None] | None = None
         self._connecting = asyncio.Lock()
+        self._buffer: list[bytes] = []  # commands written at the end of this loop iteration
 
     async def call(self, *parts: str | bytes | int) -> Any:
         """One command's reply (redis-py's errors, see the module's docstring)."""
         writer = self._writer or await self._connect()
         reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending.append(reply)
-        writer.write(encode(*parts))
+        if not self._buffer:
+            asyncio.get_running_loop().call_soon(self._flush, writer)
+        self._buffer.append(encode(*parts))
         try:
             async with asyncio.timeout(self.timeout_s):
                 return checked(await reply)
         except TimeoutError as exc:  # the reply, if it comes, is skipped
             raise rx.TimeoutError(f"no reply from Redis within {self.timeout_s} s") from exc
+
+    def _flush(self, writer: asyncio.StreamWriter) -> None:
+        """The commands of one loop iteration, in one write (one system call)."""
+        if self._buffer and writer is self._writer:
+            writer.write(b"".join(self._buffer))
+        self._buffer.clear()
 
     async def _connect(self) -> asyncio.StreamWriter:
         async with self._connecting:
@@ -142,6 +151,7 @@ class PipelinedConnection:
             if self._writer is writer:
                 self._writer = None
             writer.close()
+            self._buffer.clear()
             while self._pending:
                 waiter = self._pending.popleft()
                 if not waiter.done():

@@ -104,14 +104,16 @@ class InvalidationTracker:
         """True once every invalidation sent before this call has been applied."""
         if not self.healthy:
             return False
-        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bool] = loop.create_future()
+        if not self._next and self._sent is None:
+            loop.call_soon(self._ping)  # at the end of this iteration, for all its requests
         self._next.append(waiter)
-        if self._sent is None:
-            self._ping()
         return await waiter
 
     def _ping(self) -> None:
-        assert self._writer is not None
+        if self._sent is not None or not self._next or not self.healthy or self._writer is None:
+            return  # a PING is out (its reply sends the next), or the waiters were released
         self._sent, self._next = self._next, []
         self._writer.write(_PING)
         loop = asyncio.get_running_loop()
@@ -126,7 +128,7 @@ class InvalidationTracker:
             if not waiter.done():
                 waiter.set_result(self.healthy)
         if self._next and self.healthy:
-            self._ping()
+            asyncio.get_running_loop().call_soon(self._ping)
 
     def _unanswered(self) -> None:
         logger.warning("the invalidation connection did not answer a PING in time")
