@@ -108,6 +108,24 @@ def _host_port(part: str, url: str) -> tuple[str, int]:
     return unquote(host), number
 
 
+def single_node_url(url: str) -> str:
+    """``url`` itself for one node; for a cluster, the URL of its first node.
+
+    Enough for what any node answers alike, such as pub/sub (a cluster
+    delivers ``PUBLISH`` to subscribers on every node).
+    """
+    if not is_cluster_url(url):
+        return url
+    scheme, _, rest = url.partition("://")
+    netloc, _, tail = _split_netloc(rest)
+    userinfo, at, hosts = netloc.rpartition("@")
+    first = hosts.split(",")[0].strip()
+    _, _, query = tail.partition("?")
+    return f"{CLUSTER_SCHEMES[scheme.lower()]}://{userinfo}{at}{first}/0" + (
+        f"?{query}" if query else ""
+    )
+
+
 def validate_redis_url(url: str) -> str:
     """The URL if this project can connect with it; else ``RedisUrlError`` saying why."""
     if is_cluster_url(url):
