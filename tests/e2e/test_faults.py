@@ -230,7 +230,7 @@ async def publish_through_outages(
                 except PublishError:
                     retries += 1
                     await asyncio.sleep(0.5)
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.2)  # a steady flow, not one burst
     return retries
 
 
@@ -255,7 +255,7 @@ async def test_the_broker_going_away_and_back_loses_nothing(
             late = late_events(seed=32, count=6_000)
             organizations = sorted(answers(reference_of(history), [1, 2, 3, 900, 901]))
             publishing = asyncio.ensure_future(
-                publish_through_outages(bootstrap, system, late, chunk=200)
+                publish_through_outages(bootstrap, system, late, chunk=100)
             )
             for _ in range(2):
                 await asyncio.sleep(2)
