@@ -161,6 +161,15 @@ end
 """
 
 
+async def stall(server: RedisServer, seconds: float) -> None:
+    """Redis runs one script for ``seconds`` and answers nobody else meanwhile."""
+    blocker = Redis.from_url(server.url)
+    try:
+        await blocker.eval(BUSY_LOOP, 0, seconds)  # type: ignore[misc]
+    finally:
+        await blocker.aclose()
+
+
 async def test_a_slow_redis_gives_503_in_time_and_both_services_recover(
     kafka_bootstrap_servers: str, redis_server: RedisServer, namespace: str, tmp_path: Path
 ) -> None:
@@ -173,21 +182,13 @@ async def test_a_slow_redis_gives_503_in_time_and_both_services_recover(
         after = answers(reference_of(history + late), organizations)
         assert exact(system, before)
 
-        async def stall(seconds: float) -> None:
-            """Redis runs one script for ``seconds`` and answers nobody else meanwhile."""
-            blocker = Redis.from_url(redis_server.url)
-            try:
-                await blocker.eval(BUSY_LOOP, 0, seconds)
-            finally:
-                await blocker.aclose()
-
-        stalled = asyncio.ensure_future(stall(4))
+        stalled = asyncio.ensure_future(stall(redis_server, 4))
         await asyncio.sleep(0.3)
-        await system.publish(late)  # the projector's batch waits for Redis
         path = f"/api/v2/organizations/{organizations[0]}/upcoming_meetings"
         during = await asyncio.to_thread(system.get, path, TOKEN)
         ready = await asyncio.to_thread(system.get, "/readyz")
         assert not stalled.done()  # both answers came while Redis was still busy
+        await system.publish(late)  # the projector's batch waits for Redis
         await stalled
 
         assert during.status_code == 503, during.text
@@ -272,3 +273,30 @@ async def test_the_broker_going_away_and_back_loses_nothing(
             assert status == 0, output
         finally:
             system.stop()
+
+
+async def test_a_projector_killed_while_its_batch_waits_for_redis_loses_nothing(
+    kafka_bootstrap_servers: str, redis_server: RedisServer, namespace: str, tmp_path: Path
+) -> None:
+    """The batch in hand when a worker dies is not committed, so it is applied again."""
+    system = System(kafka_bootstrap_servers, redis_server.url, namespace, tmp_path)
+    try:
+        history = await projected(system, seed=51, events=2_000)
+        organizations = sorted(answers(reference_of(history), [1, 2, 3, 900, 901]))
+        late = late_events(seed=52, count=500)
+        stalled = asyncio.ensure_future(stall(redis_server, 4))
+        await asyncio.sleep(0.3)
+        await system.publish(late)
+        await asyncio.sleep(2.5)  # fetched, waiting for Redis; past a commit interval
+        (projector,) = [p for p in system.processes if p.name == "projector-1"]
+        projector.kill()
+        await stalled
+        system.start("projector", name="projector-again", **FAST)
+
+        await system.wait_caught_up()
+        expected = answers(reference_of(history + late), organizations)
+        system.wait_for(lambda: exact(system, expected), "the late events", 30)
+        status, output = system.run("projector", "verify")
+        assert status == 0, output
+    finally:
+        system.stop()
