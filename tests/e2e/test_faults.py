@@ -175,7 +175,7 @@ async def test_a_slow_redis_gives_503_in_time_and_both_services_recover(
 ) -> None:
     system = System(kafka_bootstrap_servers, redis_server.url, namespace, tmp_path)
     try:
-        history = await projected(system, seed=21, events=3_000)
+        history = await projected(system, seed=21, events=1_000)
         organizations = sorted(answers(reference_of(history), [1, 2, 3, 900, 901]))
         late = late_events(seed=22, count=300)
         before = answers(reference_of(history), organizations)
@@ -275,13 +275,14 @@ async def test_the_broker_going_away_and_back_loses_nothing(
             system.stop()
 
 
+@pytest.mark.slow
 async def test_a_projector_killed_while_its_batch_waits_for_redis_loses_nothing(
     kafka_bootstrap_servers: str, redis_server: RedisServer, namespace: str, tmp_path: Path
 ) -> None:
     """The batch in hand when a worker dies is not committed, so it is applied again."""
     system = System(kafka_bootstrap_servers, redis_server.url, namespace, tmp_path)
     try:
-        history = await projected(system, seed=51, events=2_000)
+        history = await projected(system, seed=51, events=1_000)
         organizations = sorted(answers(reference_of(history), [1, 2, 3, 900, 901]))
         late = late_events(seed=52, count=500)
         stalled = asyncio.ensure_future(stall(redis_server, 4))
