@@ -28,7 +28,9 @@ from tests.histories import random_history
 from tests.system import System
 
 FAST = {
-    "PROJECTOR_REBUILD_LOCK_TTL_S": "2",
+    # Short enough to retry soon, long enough for a replay batch's CPU time on a
+    # loaded machine (the lock is renewed between batches).
+    "PROJECTOR_REBUILD_LOCK_TTL_S": "10",
     "PROJECTOR_GENERATION_GRACE_S": "1",
     "PROJECTOR_METRICS_PORT": "0",  # several workers on one machine
 }
