@@ -26,8 +26,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
-from redis.asyncio import Redis
-
+from projector.connections import RedisClient
 from projector.keys import Control
 
 logger = logging.getLogger(__name__)
@@ -40,7 +39,7 @@ class SelfRebuild:
 
     def __init__(
         self,
-        redis: Callable[[], Redis | None],
+        redis: Callable[[], RedisClient | None],
         prefix: str,
         retry_s: float,
         command: Sequence[str] = REBUILD_COMMAND,
