@@ -12,7 +12,8 @@ Organization keys (``OrgKeys``):
     end          zset  member -> end ms        the same meetings by end, for exact counts
     s:<series>   zset  member -> start ms      one series of that list
     doc          hash  member -> meeting JSON  rendered exactly as the API returns it
-    meta         hash  member -> "key|series|source"  ordering key of the last write
+    meta         hash  member -> "key|series|source|version"  the last write: its
+                       ordering key, and the snapshot version of the document
     gone         zset  member -> ms removed    tombstones in meta, for pruning
     from:<hpc>   set   members copied from an HPC organization
     links        hash  hpc org -> +version linked / -version unlinked (EAP side)
@@ -21,8 +22,10 @@ Organization keys (``OrgKeys``):
     u:<user>     zset  member -> start ms      meetings of the list a user follows
     p:<member>   set   user ids following that meeting (registered or leading)
 
-Meeting keys (``MeetingKeys``): ``state`` (hash), ``regs`` (registration id ->
-user id, or "x" once canceled), ``users`` (user id -> active registrations).
+Meeting keys (``MeetingKeys``): ``state``, one hash: the snapshot's fields
+(version, owner, series, times, leaders, revision, terminal flag; no document,
+which only the organizations' lists hold), registration id -> user id (or "x"
+once canceled), and "u<user id>" -> that user's active registrations.
 
 Global keys of a generation: ``orgs`` (organizations with a list, for
 pruning), ``token:<sha>`` (which organizations a token was issued to, or
@@ -127,14 +130,6 @@ class OrgKeys:
 @dataclass(frozen=True, slots=True)
 class MeetingKeys:
     state: str
-
-    @property
-    def regs(self) -> str:
-        return f"{self.state}:r"
-
-    @property
-    def users(self) -> str:
-        return f"{self.state}:u"
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ local ended = redis.call('ZRANGEBYSCORE', end_z, '-inf', now, 'LIMIT', 0, limit)
 for _, m in ipairs(ended) do
   local key, series, source = read_meta(meta, m)
   unlist(base, org, m, series, source)
-  redis.call('HSET', meta, m, string.format('%.0f', key) .. '||')
+  tombstone(meta, m, key)
   redis.call('ZADD', gone, now, m)
 end
 

@@ -2,12 +2,28 @@
 -- the store loads with this file prepended. ``base`` is an organization's key
 -- prefix (hash tag {o<id>}); ``m`` a meeting's sorted-set member.
 
--- The ordering key, series and source organization of the last write of m.
+-- The ordering key, series, source organization and snapshot version of the
+-- last write of m ("key|series|source|version"; a tombstone is "key|||").
 local function read_meta(meta, m)
   local raw = redis.call('HGET', meta, m)
-  if not raw then return 0, '', '' end
-  local key, series, source = string.match(raw, '^([^|]*)|([^|]*)|([^|]*)$')
-  return tonumber(key) or 0, series, source
+  if not raw then return 0, '', '', '' end
+  local key, series, source, version = string.match(raw, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
+  return tonumber(key) or 0, series, source, version
+end
+
+local function tombstone(meta, m, key)
+  redis.call('HSET', meta, m, string.format('%.0f', key) .. '|||')
+end
+
+local COUNT_AT = ',"registered_attendees":'
+
+-- The document with its registered_attendees replaced. JSON escapes every
+-- quote inside a string, so the first match is the field itself.
+local function with_count(doc, count)
+  local at = string.find(doc, COUNT_AT, 1, true)
+  local from = at + #COUNT_AT
+  local to = string.find(doc, '[^0-9]', from)
+  return string.sub(doc, 1, from - 1) .. count .. string.sub(doc, to)
 end
 
 local function linked_eaps(eap)
