@@ -47,7 +47,6 @@ ORG_KINDS = {
     "meta": "write keys (meta)",
     "s": "series lists",
     "u": "members' lists",
-    "p": "meeting followers",
     "tok": "tokens",
 }
 

@@ -22,7 +22,7 @@ if not own and tonumber(redis.call('HGET', links, source) or '0') <= 0 then
   return {}
 end
 
-local old_key, old_series, old_source, old_version = read_meta(meta, m)
+local old_key, old_series, old_source, old_version, old_people = read_meta(meta, m)
 
 if key > old_key and doc == '' then
   local held = old_version == version and redis.call('HGET', docs, m)
@@ -37,14 +37,16 @@ if key > old_key then
   if old_source ~= '' and old_source ~= org and old_source ~= source then
     redis.call('SREM', base .. ':from:' .. old_source, m)
   end
+  local old_start = tonumber(redis.call('ZSCORE', start_z, m))
   redis.call('ZADD', start_z, start_ms, m)
   redis.call('ZADD', end_z, end_ms, m)
   if series ~= '' then redis.call('ZADD', base .. ':s:' .. series, start_ms, m) end
   redis.call('HSET', docs, m, doc)
-  redis.call('HSET', meta, m, ARGV[4] .. '|' .. series .. '|' .. source .. '|' .. version)
+  redis.call('HSET', meta, m,
+    table.concat({ARGV[4], series, source, version, ARGV[10]}, '|'))
   redis.call('ZREM', gone, m)
   if not own then redis.call('SADD', base .. ':from:' .. source, m) end
-  set_people(base, m, start_ms, ARGV[10])
+  set_people(base, m, start_ms, ARGV[10], old_people, old_start)
 end
 
 -- A stale write fans out to nobody: the write that beat it already did, and
