@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 from importlib import resources
 from typing import Any, TypeVar, assert_never
@@ -69,14 +69,13 @@ class Projection:
     series: bytes
     start: bytes
     end: bytes
-    registered_attendees: int
+    doc: bytes
     former_owners: tuple[bytes, ...]
     people: bytes  # members registered or leading, comma-separated
-    version: bytes  # of the snapshot applied
 
     @classmethod
     def parse(cls, meeting_id: int, reply: list[Any]) -> Projection:
-        rev, listed, owner, series, start, end, attendees, was, people, version = reply
+        rev, listed, owner, series, start, end, doc, was, people = reply
         return cls(
             meeting_id=meeting_id,
             rev=int(rev),
@@ -85,10 +84,9 @@ class Projection:
             series=series,
             start=start,
             end=end,
-            registered_attendees=int(attendees or 0),
+            doc=doc,
             former_owners=tuple(org for org in was.split(b",") if org),
             people=people,
-            version=version,
         )
 
 
@@ -101,11 +99,9 @@ class Listing:
     start: bytes
     end: bytes
     series: bytes
-    doc: bytes  # b"": keep the document held, of the same version, with the new count
+    doc: bytes
     people: bytes  # who follows it: members registered or leading
     source: bytes  # the organization that owns the meeting
-    version: bytes  # of the snapshot
-    registered_attendees: int
 
 
 FollowUp = Callable[[Pipeline, list[Any]], None]
@@ -192,11 +188,6 @@ class RedisReadModel:
         first = await pipe.execute()
 
         projections: dict[int, Projection] = {}
-        snapshots = {
-            (change.meeting_id, change.version): change
-            for change in changes
-            if isinstance(change, PlaceMeeting)
-        }
         links = _latest_links(changes)
         pipe = self.redis.pipeline(transaction=False)
         follow_ups: list[tuple[int, int, FollowUp]] = []
@@ -226,8 +217,7 @@ class RedisReadModel:
                 case _:
                     assert_never(change)
         for projection in projections.values():
-            snapshot = snapshots.get((projection.meeting_id, int(projection.version or 0)))
-            queue(partial(self._place, pipe, projection, snapshot, now))
+            queue(partial(self._place, pipe, projection, now))
         second = await pipe.execute()
 
         pipe = self.redis.pipeline(transaction=False)
@@ -272,6 +262,8 @@ class RedisReadModel:
                     change.start_ms,
                     change.end_ms,
                     ",".join(map(str, sorted(change.leader_ids))),
+                    change.head,
+                    change.tail,
                 ]
             case EndMeeting():
                 args = ["end", *common]
@@ -316,25 +308,15 @@ class RedisReadModel:
                 return
             case _:
                 assert_never(change)
-        self._meeting(keys=[self.keyspace.meeting(change.meeting_id).state], args=args, client=pipe)
+        meeting = self.keyspace.meeting(change.meeting_id)
+        self._meeting(keys=[meeting.state, meeting.regs, meeting.users], args=args, client=pipe)
 
     # -- step 2 -------------------------------------------------------------
 
-    def _place(
-        self, pipe: Pipeline, p: Projection, snapshot: PlaceMeeting | None, now: int
-    ) -> FollowUp:
-        """Write a meeting to its owner, remove it from former owners; then copies.
-
-        The document goes along when the batch holds the snapshot the meeting's
-        state has applied (when it was applied, or when that batch is
-        redelivered); otherwise the lists keep theirs with the new count.
-        """
+    def _place(self, pipe: Pipeline, p: Projection, now: int) -> FollowUp:
+        """Write a meeting to its owner, remove it from former owners; then copies."""
         m = member(p.meeting_id)
-        count = p.registered_attendees
-        doc = snapshot.head + str(count).encode() + snapshot.tail if snapshot else b""
-        listing = Listing(
-            m, 2 * p.rev + 1, p.start, p.end, p.series, doc, p.people, p.owner, p.version, count
-        )
+        listing = Listing(m, 2 * p.rev + 1, p.start, p.end, p.series, p.doc, p.people, p.owner)
         remove_key = 2 * p.rev
         owners = list(p.former_owners)
         if p.owner and not p.listed:
@@ -348,11 +330,8 @@ class RedisReadModel:
         def copies(pipe: Pipeline, replies: list[Any]) -> None:
             if p.listed:
                 put_reply, _added, *replies = replies
-                if put_reply:  # the owner's document, whole, goes to every copy
-                    held, *eaps = put_reply
-                    copy = replace(listing, doc=held)
-                    for eap in eaps:
-                        self._put_into(pipe, int(eap), copy)
+                for eap in put_reply:
+                    self._put_into(pipe, int(eap), listing)
             for eaps in replies:
                 for eap in eaps:
                     self._remove_from(pipe, int(eap), m, remove_key, now, own=False)
@@ -377,11 +356,9 @@ class RedisReadModel:
 
         def copies(pipe: Pipeline, replies: list[Any]) -> None:
             listed = replies[0]
-            for i in range(0, len(listed), 8):
-                m, key, start, end, series, doc, people, version = listed[i : i + 8]
-                listing = Listing(
-                    m.decode(), int(key), start, end, series, doc, people, source, version, 0
-                )
+            for i in range(0, len(listed), 7):
+                m, key, start, end, series, doc, people = listed[i : i + 7]
+                listing = Listing(m.decode(), int(key), start, end, series, doc, people, source)
                 self._put_into(pipe, change.eap_organization_id, listing)
 
         return copies
@@ -411,8 +388,6 @@ class RedisReadModel:
                 listing.source,
                 listing.doc,
                 listing.people,
-                listing.version,
-                listing.registered_attendees,
             ],
             client=pipe,
         )

@@ -719,40 +719,6 @@ async def test_a_batch_cut_short_by_a_crash_and_applied_again_gives_the_referenc
         await redis.aclose()
 
 
-@pytest.mark.parametrize("earlier", [[], [meeting(9, 2, name="v1")]], ids=["first", "update"])
-async def test_a_snapshot_cut_short_before_the_lists_is_written_by_its_redelivery(
-    redis_url: str, namespace: str, earlier: list[Event]
-) -> None:
-    """The lists hold the only copy of a document: a registration applied between
-    a crash and the redelivery must neither lose it nor count into an older one."""
-
-    async def crash() -> None:
-        raise RedisConnectionError("the worker lost Redis")
-
-    cut_short = changes_of(
-        [meeting(9, 2, version=2, name="v2", event=updated), registration_created(1, 9, 100)]
-    )
-    between = changes_of([registration_created(2, 9, 101)])
-    redis = connect_redis(redis_url)
-    model = RedisModel(redis, namespace)
-    crashing = RedisReadModel(cast(RedisClient, PipelineHook(redis, 2, crash)), model.keyspace)
-    try:
-        await model.serve()
-        await model.apply(changes_of([eap_linked(1, 2), *earlier]))
-        with pytest.raises(RedisConnectionError):
-            await crashing.apply(cut_short)  # step 1 applied, the lists untouched
-        await model.apply(between)  # another worker, before the redelivery
-        await model.apply(cut_short)  # redelivered
-
-        everything = changes_of([eap_linked(1, 2), *earlier]) + cut_short + between
-        assert await observe(model) == await reference(everything)
-        _total, [document] = await model.page(1, BEFORE)
-        assert (document["name"], document["registered_attendees"]) == ("v2", 2)
-    finally:
-        await delete_keys(redis, namespace)
-        await redis.aclose()
-
-
 # -- pruning and bounded memory -------------------------------------------------
 
 
@@ -839,14 +805,15 @@ class TestRedisMemoryIsBounded:
                 ]
             )
         )
-        state = model.keyspace.meeting(1).state
-        assert await redis.pexpiretime(state) == end + Retention().ended_ms
-        assert await redis.hlen(state) > 8  # the registrations are in it
+        keys = model.keyspace.meeting(1)
+        ended_retention = Retention().ended_ms
+        for key in (keys.state, keys.regs, keys.users):
+            assert await redis.pexpiretime(key) == end + ended_retention, key
 
         await model.apply(changes_of([canceled(1, 1, version=2)]))
 
-        assert sorted(await redis.hkeys(state)) == [b"en", b"org", b"rev", b"term", b"v", b"was"]
-        assert await redis.pexpiretime(state) == end + Retention().tombstone_ms
+        assert await redis.exists(keys.regs, keys.users) == 0
+        assert await redis.pexpiretime(keys.state) == end + Retention().tombstone_ms
         assert await ids(model, 1, BEFORE) == []
 
     async def test_registrations_waiting_for_a_snapshot_expire(
@@ -856,10 +823,9 @@ class TestRedisMemoryIsBounded:
         store = RedisReadModel(redis, Keyspace(namespace, "1"), clock=lambda: now)
         await store.apply(changes_of([registration_created(1, 1, 100)]))
 
-        state = store.keyspace.meeting(1).state
-        rev = str(now * 1000).encode()
-        assert await redis.hgetall(state) == {b"1": b"100", b"u100": b"1", b"rev": rev}
-        assert await redis.pexpiretime(state) == now + Retention().pending_ms
+        keys = store.keyspace.meeting(1)
+        for key in (keys.state, keys.regs, keys.users):
+            assert await redis.pexpiretime(key) == now + Retention().pending_ms, key
 
 
 async def test_a_redis_that_forgot_the_scripts_gets_them_again(redis_server: Any) -> None:
