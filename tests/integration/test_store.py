@@ -674,6 +674,40 @@ async def test_a_stale_write_is_not_copied_into_an_eap_organization(
         await redis_b.aclose()
 
 
+async def test_a_registration_applied_while_its_snapshot_is_half_written_is_counted(
+    redis_url: str, namespace: str
+) -> None:
+    """Worker b stalls after step 1 of [schedule 10 in org 2]; a registers a user.
+
+    b's step 2 then writes the document it rendered before the registration:
+    the write of a (a later revision) must still decide the count.
+    """
+    keyspace = Keyspace(namespace, "1")
+    stalled, resume = asyncio.Event(), asyncio.Event()
+
+    async def stall() -> None:
+        stalled.set()
+        await resume.wait()
+
+    redis_a, redis_b = connect_redis(redis_url), connect_redis(redis_url)
+    worker_a = RedisReadModel(redis_a, keyspace)
+    worker_b = RedisReadModel(cast(RedisClient, PipelineHook(redis_b, 2, stall)), keyspace)
+    try:
+        await worker_a.load_scripts()
+        b = asyncio.create_task(worker_b.apply(changes_of([meeting(10, 2)])))
+        await asyncio.wait_for(stalled.wait(), 5)
+        await worker_a.apply(changes_of([registration_created(1, 10, 100)]))
+        resume.set()
+        await b
+
+        model = await RedisModel(redis_a, namespace).serve()
+        assert await attendees(model, 2, BEFORE) == {10: 1}
+    finally:
+        await delete_keys(redis_a, namespace)
+        await redis_a.aclose()
+        await redis_b.aclose()
+
+
 CRASH_HISTORY = [
     eap_linked(1, 2),
     eap_linked(3, 2, version=1),
