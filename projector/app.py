@@ -97,11 +97,12 @@ def to_record(event: Any) -> Record:
     )
 
 
-def create_app(settings: ProjectorSettings) -> faust.App:
+def faust_app(settings: ProjectorSettings) -> faust.App:
+    """The Faust app with the worker's settings, no agent yet (``bench/`` reuses it)."""
     brokers = ";".join(
         f"kafka://{server}" for server in settings.kafka_bootstrap_servers.split(",")
     )
-    app = faust.App(
+    return faust.App(
         settings.group_id,
         broker=brokers,
         store="memory://",
@@ -124,6 +125,10 @@ def create_app(settings: ProjectorSettings) -> faust.App:
         datadir=settings.data_dir,
         web_enabled=False,
     )
+
+
+def create_app(settings: ProjectorSettings) -> faust.App:
+    app = faust_app(settings)
     topics = app.topic(*settings.topics.names(), key_type=bytes, value_type=bytes)
     health = WorkerHealth(settings.stall_after_s)
     resources = Resources(settings, health)
