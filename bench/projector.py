@@ -27,7 +27,9 @@ freshness
     publishes a continuation at a steady ``--rate`` events/s for
     ``--freshness-s`` seconds; every 50th record is a new meeting in a series
     of its own, and its latency is the time from handing it to the producer
-    until the API's read path (``api.store.RedisPageReader``) lists it.
+    until the API's read path (``api.store.RedisPageReader``) lists it. Once
+    per ``--fetch-wait-ms`` value (``PROJECTOR_FETCH_MAX_WAIT_MS``: Tansu
+    holds a fetch that long even when records arrive).
 
 With ``--profile``, py-spy records the one-worker projector and the rebuild
 (``.venv/bin/pip install py-spy``); the busiest functions are printed and the
@@ -97,6 +99,13 @@ class Rate:
 
 
 @dataclass
+class Freshness:
+    sent: int = 0
+    seconds: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list)
+
+
+@dataclass
 class Bench:
     args: argparse.Namespace
     broker: TansuBroker
@@ -104,9 +113,7 @@ class Bench:
     logs: Path
     rates: dict[str, Rate] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    latencies_ms: list[float] = field(default_factory=list)
-    freshness_sent: int = 0
-    freshness_s: float = 0.0
+    freshness: dict[int, Freshness] = field(default_factory=dict)  # by fetch wait (ms)
     rebuild_output: str = ""
 
     def environment(self, namespace: str, **extra: str) -> dict[str, str]:
@@ -411,13 +418,20 @@ async def rebuild(bench: Bench) -> None:
 
 
 async def freshness(bench: Bench) -> None:
-    namespace = "fresh"
+    for wait_ms in bench.args.fetch_wait_ms:
+        await freshness_with(bench, wait_ms)
+
+
+async def freshness_with(bench: Bench, wait_ms: int) -> None:
+    namespace = f"fresh{wait_ms}"
     args = bench.args
     warm = max(1000, args.events // 4)
     await prepare_history(bench, namespace, warm)
     topics = Topics.with_prefix(f"{namespace}.")
     group = f"{namespace}-projector"
-    env = bench.environment(namespace, PROJECTOR_GROUP_ID=group)
+    env = bench.environment(
+        namespace, PROJECTOR_GROUP_ID=group, PROJECTOR_FETCH_MAX_WAIT_MS=str(wait_ms)
+    )
     rate, seconds = args.rate, args.freshness_s
     background = mixed_history(int(rate * seconds) + 1000, topics, first_id=50_000_000, head=False)
     redis = Redis.from_url(bench.redis.url)
@@ -443,7 +457,10 @@ async def freshness(bench: Bench) -> None:
                     )
                 await asyncio.sleep(0.25)
             await producer.start()
-            await steady_publishing(bench, producer, reader, topics, background)
+            bench.freshness[wait_ms] = Freshness()
+            await steady_publishing(
+                bench, bench.freshness[wait_ms], producer, reader, topics, background
+            )
         finally:
             await producer.stop()
             await redis.aclose()
@@ -451,6 +468,7 @@ async def freshness(bench: Bench) -> None:
 
 async def steady_publishing(
     bench: Bench,
+    result: Freshness,
     producer: AIOKafkaProducer,
     reader: RedisPageReader,
     topics: Topics,
@@ -473,7 +491,7 @@ async def steady_publishing(
             for series in list(pending):
                 page = await reader.page(probe_org, token, series, now_ms, 0, 1)
                 if isinstance(page, Page) and page.total_items == 1:
-                    bench.latencies_ms.append(1000 * (time.perf_counter() - pending.pop(series)))
+                    result.latencies_ms.append(1000 * (time.perf_counter() - pending.pop(series)))
             await asyncio.sleep(0.001)
 
     poller = asyncio.create_task(poll())
@@ -502,8 +520,8 @@ async def steady_publishing(
                 deliveries.append(await producer.send(topic, value, key=key))
             sent += 1
         await asyncio.sleep(max(0.0, began + (sent / per_tick) * tick_s - time.perf_counter()))
-    bench.freshness_s = time.perf_counter() - began
-    bench.freshness_sent = sent
+    result.seconds = time.perf_counter() - began
+    result.sent = sent
     await asyncio.gather(*deliveries)
     done.set()
     try:
@@ -586,13 +604,16 @@ def report(bench: Bench) -> None:
     if bench.rebuild_output:
         print()
         print(bench.rebuild_output)
-    if bench.latencies_ms:
-        lat = bench.latencies_ms
+    for wait_ms, fresh in bench.freshness.items():
+        lat = fresh.latencies_ms
+        if not lat:
+            continue
         p99 = percentile(lat, 99)
         print()
         print(
-            f"freshness at {bench.freshness_sent / bench.freshness_s:,.0f} events/s for "
-            f"{bench.freshness_s:.0f}s, {len(lat):,} probes: publish-to-visible "
+            f"freshness (PROJECTOR_FETCH_MAX_WAIT_MS={wait_ms}) at "
+            f"{fresh.sent / fresh.seconds:,.0f} events/s for {fresh.seconds:.0f}s, "
+            f"{len(lat):,} probes: publish-to-visible "
             f"p50 {percentile(lat, 50):.1f} ms, p90 {percentile(lat, 90):.1f} ms, "
             f"p99 {p99:.1f} ms, max {max(lat):.1f} ms, mean {statistics.fmean(lat):.1f} ms "
             f"(target p99 <= {TARGET_P99_MS:.0f} ms: {'met' if p99 <= TARGET_P99_MS else 'missed'})"
@@ -623,10 +644,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rebuild-events", type=int, default=1_000_000)
     parser.add_argument("--rate", type=float, default=1000, help="events/s of the freshness part")
     parser.add_argument("--freshness-s", type=float, default=30)
+    parser.add_argument(
+        "--fetch-wait-ms",
+        default="1500,50",
+        help="freshness with each of these PROJECTOR_FETCH_MAX_WAIT_MS (comma-separated)",
+    )
     parser.add_argument("--timeout", type=float, default=900, help="seconds any one run may take")
     parser.add_argument("--profile", action="store_true", help="record with py-spy")
     args = parser.parse_args(argv)
     args.parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    args.fetch_wait_ms = [int(ms) for ms in args.fetch_wait_ms.split(",") if ms.strip()]
     unknown = set(args.parts) - set(PARTS)
     if unknown:
         parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
