@@ -77,6 +77,12 @@ class _Link:
 
     async def call(self, payload: bytes, count: int) -> list[Any]:
         """Send ``payload`` (``count`` commands); their replies, errors as ``ResponseError``s."""
+        try:
+            return await self._call(payload, count)
+        except OSError as exc:  # as redis-py reports it
+            raise ConnectionError(f"Error talking to Redis: {exc!r}") from exc
+
+    async def _call(self, payload: bytes, count: int) -> list[Any]:
         self.writer.write(payload)
         await self.writer.drain()
         replies: list[Any] = []
@@ -118,10 +124,12 @@ class LeanRedis(Redis):
             return link
         kwargs = self.connection_pool.connection_kwargs
         timeout = kwargs.get("socket_connect_timeout") or 10
-        async with asyncio.timeout(timeout):
-            reader, writer = await asyncio.open_connection(
-                kwargs.get("host", "localhost"), int(kwargs.get("port", 6379)), limit=1 << 22
-            )
+        host, port = kwargs.get("host", "localhost"), int(kwargs.get("port", 6379))
+        try:
+            async with asyncio.timeout(timeout):
+                reader, writer = await asyncio.open_connection(host, port, limit=1 << 22)
+        except (OSError, TimeoutError) as exc:  # as redis-py reports it
+            raise ConnectionError(f"Error connecting to {host}:{port}: {exc!r}") from exc
         link = _Link(reader, writer)
         try:
             # The protocol redis-py's own connections speak (RESP3 unless the

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 
 from projector.connections import connect_redis
@@ -157,3 +158,26 @@ def test_pack_is_resp() -> None:
     )
     with pytest.raises(TypeError, match="cannot send"):
         pack([["SET", "k", None]])
+
+
+async def test_a_lost_server_raises_redis_pys_error_then_it_reconnects(redis_server: Any) -> None:
+    redis = LeanRedis.from_url(redis_server.url)
+    try:
+        pipe = redis.pipeline(transaction=False)
+        pipe.set("k", 1)
+        assert await pipe.execute() == [True]
+
+        redis_server.stop()
+        pipe.set("k", 2)
+        with pytest.raises(RedisConnectionError):
+            await pipe.execute()  # the link it had is dead
+        pipe.set("k", 2)
+        with pytest.raises(RedisConnectionError):
+            await pipe.execute()  # and no new one can be made
+
+        redis_server.start()
+        pipe.set("k", 3)
+        pipe.get("k")
+        assert await pipe.execute() == [True, b"3"]
+    finally:
+        await redis.aclose()
