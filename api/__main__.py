@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
 
 import uvicorn
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from api.app import connect
+from api.server import JsonHttpProtocol
 from api.settings import ApiSettings
+from projector.connections import RedisUrlError, check_redis
 
 logger = logging.getLogger("api")
 
@@ -24,7 +31,7 @@ async def wait_for_redis(settings: ApiSettings) -> None:
     try:
         while True:
             try:
-                await redis.ping()
+                await check_redis(redis, settings.redis_url)
                 return
             except RedisError:
                 if loop.time() >= deadline:
@@ -32,6 +39,27 @@ async def wait_for_redis(settings: ApiSettings) -> None:
                 await asyncio.sleep(0.5)
     finally:
         await redis.aclose()
+
+
+@contextlib.contextmanager
+def shared_metrics(workers: int) -> Iterator[None]:
+    """With several workers, one fresh directory where all keep their metrics.
+
+    Set before uvicorn spawns the workers, which read it as they import
+    prometheus_client; removed when the server stops. Under a directory the
+    operator named in ``PROMETHEUS_MULTIPROC_DIR``, if any.
+    """
+    if workers == 1:
+        yield
+        return
+    directory = tempfile.mkdtemp(
+        prefix="api-metrics-", dir=os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    )
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    try:
+        yield
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def main() -> int:
@@ -47,18 +75,23 @@ def main() -> int:
         return 2
     try:
         asyncio.run(wait_for_redis(settings))
+    except RedisUrlError as exc:
+        print(f"api: bad configuration: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
     except RedisError as exc:
         print(f"api: Redis at {settings.redis_url} unreachable: {exc}", file=sys.stderr)  # noqa: T201
         return 1
-    uvicorn.run(
-        "api.app:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_level="info",
-        access_log=False,
-    )
+    with shared_metrics(settings.workers):
+        uvicorn.run(
+            "api.app:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            http=JsonHttpProtocol,  # JSON errors and limits for requests uvicorn refuses
+            log_level="info",
+            access_log=False,
+        )
     return 0
 
 

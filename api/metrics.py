@@ -7,21 +7,34 @@
 {organization_id}/upcoming_meetings``), never the raw path, so that the
 number of series stays bounded; a path no route matches is ``other``.
 
-Each process keeps its own metrics: with ``API_WORKERS`` > 1, ``/metrics``
-shows the worker that happened to answer the scrape.
+With several worker processes (``API_WORKERS`` > 1), ``python -m api`` sets
+``PROMETHEUS_MULTIPROC_DIR`` to a fresh directory before the workers start:
+prometheus_client then keeps each process's values in files there, and
+``/metrics``, whichever worker answers it, sums every process's.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import MutableMapping
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 OTHER = "other"
+
+# prometheus_client decides at import whether values live in files; so does this.
+MULTIPROCESS_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
 
 REQUESTS = Counter("api_requests", "HTTP requests answered", ["route", "status"])
 REQUEST_SECONDS = Histogram(
@@ -40,10 +53,15 @@ def route_label(scope: MutableMapping[str, Any]) -> str:
 
 
 class RequestMetrics:
-    """Counts and times every HTTP request; anything else passes straight through."""
+    """Counts and times every HTTP request; anything else passes straight through.
+
+    The labelled children are looked up once per (route, status) and kept: a
+    request costs one dictionary lookup, one increment and one observation.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -61,11 +79,26 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, send_and_note)
         finally:
-            route = route_label(scope)
-            REQUESTS.labels(route, str(status)).inc()
-            REQUEST_SECONDS.labels(route).observe(time.perf_counter() - started)
+            self.record(route_label(scope), status, time.perf_counter() - started)
+
+    def record(self, route: str, status: int, seconds: float) -> None:
+        """One request answered (also called by ``api/hot.py`` for its own)."""
+        children = self._children.get((route, status))
+        if children is None:
+            children = self._children[route, status] = (
+                REQUESTS.labels(route, str(status)),
+                REQUEST_SECONDS.labels(route),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
 
 def metrics_response() -> Response:
-    """The text exposition of this process's metrics."""
-    return Response(generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    """The text exposition of this process's metrics, or of every worker's."""
+    if MULTIPROCESS_DIR:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, MULTIPROCESS_DIR)  # type: ignore[no-untyped-call]
+        body = generate_latest(registry)
+    else:
+        body = generate_latest()
+    return Response(body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -15,7 +15,10 @@ _HUGE = 10**_MAX_DIGITS
 
 _INTEGER = re.compile(r"-?[0-9]+")
 _DIGITS = re.compile(r"[0-9]+")
-_AUTHORIZATION = re.compile(r"\s*(\S+)(.*)", re.DOTALL)
+# HTTP's whitespace only: a header value is decoded as latin-1, and Python's
+# ``\s`` and ``str.strip`` would also take U+0085 and U+00A0 (obs-text bytes).
+_WHITESPACE = " \t"
+_AUTHORIZATION = re.compile(r"[ \t]*([^ \t]+)(.*)", re.DOTALL)
 
 
 def positive_int(text: str) -> int | None:
@@ -62,7 +65,7 @@ def bearer_token(authorization: str | None) -> str | None:
     if match is None or match.group(1).lower() != "bearer":
         return None
     rest = match.group(2)
-    if rest and not rest[0].isspace():
+    if rest and rest[0] not in _WHITESPACE:
         return None  # "Bearerabc" is another scheme
-    token = rest.strip()
+    token = rest.strip(_WHITESPACE)
     return token or None

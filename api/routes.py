@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import logging
-import time
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
 from api.errors import ReadModelUnavailable
+from api.hot import HotRoutes
 from api.metrics import metrics_response
-from api.params import bearer_token, page_number, page_size, positive_int
-from api.responses import error, json_response, page_body, page_response
+from api.responses import error, json_response
 from api.schemas import ErrorBody, Health, UpcomingMeetings
-from api.store import Denial, RedisHeartbeats, RedisPageReader
+from api.store import RedisHeartbeats, RedisPageReader
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
 
-BAD_SERIES = "Parameter meeting_series_id must be a positive integer"
-BAD_MEMBER = "Parameter member_id must be a positive integer"
 UNAVAILABLE = "Service Unavailable"
 
 
@@ -47,6 +44,17 @@ ItemsQuery = Annotated[
 ERRORS: dict[int | str, dict[str, object]] = {
     401: {"model": ErrorBody, "description": '"Unauthorized Access" or "Not Authorized"'},
     422: {"model": ErrorBody, "description": "a parameter is not a positive integer"},
+    429: {
+        "model": ErrorBody,
+        "description": '"Too Many Requests": this client failed authentication too often '
+        "lately and is blocked, whatever its token; see Retry-After",
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds until the block ends",
+                "schema": {"type": "integer"},
+            }
+        },
+    },
     503: {"model": ErrorBody, "description": "The read model is unreachable; see Retry-After"},
 }
 
@@ -98,41 +106,16 @@ async def answer(
     page: str | None,
     items: str | None,
 ) -> Response:
-    """Both lists: the checks of decisions.md in order, then one read."""
-    token = bearer_token(request.headers.get("authorization"))
-    if token is None:
-        return error(401, Denial.UNKNOWN_TOKEN.value)
-    member = None if member_id is None else positive_int(member_id)
-    series_id = None if meeting_series_id is None else positive_int(meeting_series_id)
-    bad_parameter = (
-        BAD_MEMBER
-        if member_id is not None and member is None
-        else BAD_SERIES
-        if meeting_series_id is not None and series_id is None
-        else None
-    )
-    size, number = page_size(items), page_number(page)
+    """Both lists, as ``api/hot.py`` answers them (which serves every GET of them).
 
-    reader: RedisPageReader = request.app.state.reader
-    try:
-        result = await reader.page(
-            positive_int(organization_id),
-            token,
-            series_id,
-            now_ms=time.time_ns() // 1_000_000,
-            offset=(number - 1) * size,
-            limit=0 if bad_parameter else size,  # only the token check
-            member_id=member,
-        )
-    except ReadModelUnavailable as exc:
-        logger.warning("read model unavailable: %s", exc)
-        return unavailable(request)
-    if isinstance(result, Denial):
-        return error(401, result.value)
-    if bad_parameter:
-        return error(422, bad_parameter)
-    body = page_body(number, size, result.total_items, result.meetings)
-    return page_response(body, request.headers.get("if-none-match"))
+    The parameters are declared for the OpenAPI document; ``hot`` reads them
+    from the request itself.
+    """
+    hot: HotRoutes = request.app.state.hot
+    status, headers, body = await hot.respond(request.scope, organization_id, member_id)
+    response = Response(body, status_code=status)
+    response.raw_headers = headers
+    return response
 
 
 @router.get("/healthz", summary="The process is alive", response_model=Health)

@@ -5,13 +5,15 @@ from __future__ import annotations
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from projector.connections import RedisUrl
+
 
 class ApiSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="API_", extra="ignore", frozen=True)
 
     host: str = "0.0.0.0"
     port: int = Field(8000, ge=1, le=65535)
-    redis_url: str = Field(
+    redis_url: RedisUrl = Field(
         "redis://localhost:6379/0", validation_alias=AliasChoices("REDIS_URL", "API_REDIS_URL")
     )
     key_prefix: str = Field(
@@ -23,6 +25,12 @@ class ApiSettings(BaseSettings):
     generation_refresh_s: float = Field(1.0, gt=0)
     startup_timeout_s: float = Field(30.0, ge=0, description="wait for Redis at start-up")
     workers: int = Field(1, ge=1)
+    head_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="a connection that has not sent a whole request head this long after "
+        "opening (or after starting one) gets 408 and is closed",
+    )
     ready_max_staleness_s: float = Field(
         60.0,
         ge=0,
@@ -34,6 +42,23 @@ class ApiSettings(BaseSettings):
     )
     demo_token: str | None = Field(None, description="the API token the /demo page uses")
     demo_series_id: int | None = Field(None, ge=1, description="/demo shows only this series")
+    cache: bool = Field(
+        True,
+        description="keep answers in process, invalidated by Redis client-side caching "
+        "(single-node Redis only)",
+    )
+    cache_max_entries: int = Field(10_000, ge=1)
+    cache_max_bytes: int = Field(64 * 1024 * 1024, ge=1)
+    auth_failure_limit: int = Field(
+        20, ge=0, description="failed authentications per client and window before a block; 0: off"
+    )
+    auth_failure_window_s: float = Field(10.0, gt=0)
+    auth_block_s: float = Field(60.0, gt=0, description="how long a client stays blocked (429)")
+    trusted_proxies: str = Field(
+        "",
+        description="comma-separated addresses or networks of proxies whose X-Forwarded-For "
+        "names the client; empty: the peer address is the client",
+    )
     cors_origins: str = Field(
         "", description="comma-separated origins whose pages may call the API; empty: none"
     )

@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, RedisError
 
 from api.errors import ReadModelUnavailable
+from api.resp import PipelinedConnection
+from projector.connections import RedisClient
 from projector.health import live_workers
 from projector.keys import Control, Keyspace, as_text, current_generation_key
 
@@ -41,6 +42,9 @@ class Denial(enum.Enum):
 class Page:
     total_items: int
     meetings: bytes  # the meeting documents, joined by ","
+    # The earliest end_time later than the read's now_ms among the organization's
+    # meetings (None: none): until then, the answer cannot change by time alone.
+    next_end_ms: int | None = None
 
 
 def token_sha256(token: str) -> str:
@@ -58,12 +62,21 @@ class ReadScript:
     check on every call: measurable on the hot path.)
     """
 
-    def __init__(self, redis: Redis, name: str) -> None:
+    def __init__(
+        self, redis: RedisClient, name: str, fast: PipelinedConnection | None = None
+    ) -> None:
         self.redis = redis
+        self.fast = fast
         self.source = _lua(name)
         self.sha = hashlib.sha1(self.source.encode()).hexdigest()
 
     async def __call__(self, keys: list[str], args: list[Any]) -> Any:
+        if self.fast is not None:
+            try:
+                return await self.fast.call("EVALSHA", self.sha, len(keys), *keys, *args)
+            except NoScriptError:
+                await self.fast.call("SCRIPT", "LOAD", self.source)
+                return await self.fast.call("EVALSHA", self.sha, len(keys), *keys, *args)
         try:
             return await self.redis.evalsha(self.sha, len(keys), *keys, *args)
         except NoScriptError:
@@ -71,13 +84,22 @@ class ReadScript:
             return await self.redis.evalsha(self.sha, len(keys), *keys, *args)
 
 
+def _milliseconds(score: bytes) -> int | None:
+    """A sorted-set score as read by a script ('' for none)."""
+    return int(float(score)) if score else None
+
+
 class RedisPageReader:
-    def __init__(self, redis: Redis, prefix: str) -> None:
+    """Pages through ``redis``, or through ``fast`` (``api/resp.py``) for the page scripts."""
+
+    def __init__(
+        self, redis: RedisClient, prefix: str, fast: PipelinedConnection | None = None
+    ) -> None:
         self.redis = redis
         self.prefix = prefix
         self.keyspace: Keyspace | None = None
-        self._read = ReadScript(redis, "read.lua")
-        self._read_member = ReadScript(redis, "read_member.lua")
+        self._read = ReadScript(redis, "read.lua", fast)
+        self._read_member = ReadScript(redis, "read_member.lua", fast)
 
     async def refresh(self) -> Keyspace | None:
         """Follow the generation the projector serves; None when there is none."""
@@ -117,13 +139,14 @@ class RedisPageReader:
         offset: int,
         limit: int,
         member_id: int | None = None,
+        token_sha: str | None = None,
     ) -> Page | Denial:
         """A page of the list, or why the token may not read it.
 
         With ``member_id``, the page of that member's list: the meetings of the
         organization's list the member is registered for or leads.
         """
-        sha = token_sha256(token)
+        sha = token_sha or token_sha256(token)
         try:
             for _attempt in range(2):
                 keyspace = self.keyspace or await self.refresh()
@@ -143,7 +166,7 @@ class RedisPageReader:
                             [sha, now_ms, offset, limit, int(series_id is not None)],
                         )
                     if reply[0] == 1:
-                        return Page(int(reply[1]), reply[2])
+                        return Page(int(reply[1]), reply[2], _milliseconds(reply[3]))
                 denial = await self._denial(keyspace, sha)
                 if denial is not None:
                     return denial
@@ -184,7 +207,7 @@ class RedisHeartbeats:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         prefix: str,
         max_staleness_s: float,
         cache_s: float = 1.0,

@@ -8,14 +8,18 @@
 2. Measures Redis memory: ``used_memory`` (less client buffers) after each
    loading phase, so EAP copies are counted apart, and ``MEMORY USAGE`` of
    every key by kind, so the bytes of a meeting can be traced to its keys.
-3. Starts ``python -m api`` (one worker) and the floor (``bench/floor.py``, a
-   bare Starlette route on uvicorn with the same settings, returning a body of
-   the same size and the same headers).
+3. Starts ``python -m api`` twice (one worker each), with the answer cache on
+   (``API_CACHE=1``: after the first request of a page, every request is a
+   hit) and off (``API_CACHE=0``: every request reads Redis), and the floor
+   (``bench/floor.py``, a bare Starlette route on uvicorn with the same
+   settings, returning a body of the same size and the same headers).
 4. For each scenario (page 1 of the largest organization, page 50 of it, one
-   series, an EAP organization, a member's list) checks one answer, then loads
-   the endpoint and the floor with ``wrk`` in turn, the order alternating from
+   series, an EAP organization, a member's list) checks that both APIs give
+   the expected answer, then loads the API with the cache on, the floor and
+   the API with the cache off with ``wrk`` in turn, the order alternating from
    one scenario to the next, and records the CPU time of the server, of Redis,
-   and Redis's own time per script call.
+   and Redis's own time per script call. Each API row is set next to the floor
+   of the same scenario.
 5. Prints the tables, the memory figures and the machine.
 
 Exits 1 when any answer during a run was not 2xx (or a socket error occurred).
@@ -52,6 +56,7 @@ from projector.keys import Keyspace
 PREFIX = "um"
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_RATIO, TARGET_P99_RATIO, TARGET_BYTES = 0.6, 2.0, 1024
+VARIANTS = ("on", "off")  # API_CACHE of the two API processes measured
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,42 +220,47 @@ def share(run: Run, name: str) -> str:
 def print_runs(scenarios: list[Scenario], sizes: dict[str, int], runs: dict[str, Run]) -> None:
     rows, costs = [], []
     for s in scenarios:
-        api, floor = runs[s.name], runs["floor " + s.name]
-        ratio, p99_ratio = api.wrk.rate / floor.wrk.rate, api.wrk.p99_ms / floor.wrk.p99_ms
-        met = ratio >= TARGET_RATIO and p99_ratio <= TARGET_P99_RATIO
-        failed = [r for r in (api, floor) if not r.wrk.ok]
-        verdict = "FAILED" if failed else "met" if met else "missed"
-        rows.append(
-            [
-                s.name,
-                sizes[s.name],
-                f"{api.wrk.rate:,.0f}",
-                ms(api.wrk.p50_ms),
-                ms(api.wrk.p99_ms),
-                f"{floor.wrk.rate:,.0f}",
-                ms(floor.wrk.p50_ms),
-                ms(floor.wrk.p99_ms),
-                f"{ratio:.2f}",
-                f"{p99_ratio:.2f}",
-                verdict,
-            ]
-        )
-        costs.append(
-            [
-                s.name,
-                per_request_us(api, "server"),
-                per_request_us(floor, "server"),
-                per_request_us(api, "redis"),
-                f"{api.script_us:.1f}",
-                share(api, "server"),
-                share(api, "redis"),
-                share(api, "wrk"),
-                share(floor, "server"),
-                share(floor, "wrk"),
-            ]
-        )
+        floor = runs["floor " + s.name]
+        for variant in VARIANTS:
+            api = runs[f"{s.name} {variant}"]
+            ratio, p99_ratio = api.wrk.rate / floor.wrk.rate, api.wrk.p99_ms / floor.wrk.p99_ms
+            met = ratio >= TARGET_RATIO and p99_ratio <= TARGET_P99_RATIO
+            failed = [r for r in (api, floor) if not r.wrk.ok]
+            verdict = "FAILED" if failed else "met" if met else "missed"
+            rows.append(
+                [
+                    s.name,
+                    variant,
+                    sizes[s.name],
+                    f"{api.wrk.rate:,.0f}",
+                    ms(api.wrk.p50_ms),
+                    ms(api.wrk.p99_ms),
+                    f"{floor.wrk.rate:,.0f}",
+                    ms(floor.wrk.p50_ms),
+                    ms(floor.wrk.p99_ms),
+                    f"{ratio:.2f}",
+                    f"{p99_ratio:.2f}",
+                    verdict,
+                ]
+            )
+            costs.append(
+                [
+                    s.name,
+                    variant,
+                    per_request_us(api, "server"),
+                    per_request_us(floor, "server"),
+                    per_request_us(api, "redis"),
+                    f"{api.script_us:.1f}",
+                    share(api, "server"),
+                    share(api, "redis"),
+                    share(api, "wrk"),
+                    share(floor, "server"),
+                    share(floor, "wrk"),
+                ]
+            )
     header = [
         "scenario",
+        "cache",
         "body B",
         "req/s",
         "p50 ms",
@@ -268,6 +278,7 @@ def print_runs(scenarios: list[Scenario], sizes: dict[str, int], runs: dict[str,
     print("CPU per request (µs) and CPU use during each run (100% = one core):")
     header = [
         "scenario",
+        "cache",
         "api µs",
         "floor µs",
         "redis µs",
@@ -342,13 +353,15 @@ def warm_up(urls: list[tuple[str, str]], args: argparse.Namespace) -> None:
         )
 
 
-def profile(api_pid: int, url: str, token: str, args: argparse.Namespace, logs: Path) -> None:
+def profile(
+    api_pid: int, url: str, token: str, args: argparse.Namespace, logs: Path, variant: str
+) -> None:
     """Record where the API spends its time under load (py-spy, if installed)."""
     py_spy = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
     if py_spy is None:
         print("--profile: py-spy is not installed (`.venv/bin/pip install py-spy`)")
         return
-    output = logs / "api-profile.svg"
+    output = logs / f"api-profile-cache-{variant}.svg"
     recorder = subprocess.Popen(
         [
             py_spy,
@@ -376,7 +389,7 @@ def profile(api_pid: int, url: str, token: str, args: argparse.Namespace, logs: 
         )
     finally:
         recorder.wait(timeout=args.duration + 60)
-    print(f"profile of the API under load (page 1): {output}")
+    print(f"profile of the API under load (page 1, cache {variant}): {output}")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -434,49 +447,72 @@ def main(argv: list[str] | None = None) -> int:
             "REDIS_URL": redis.url,
             "REDIS_KEY_PREFIX": PREFIX,
             "API_HOST": "127.0.0.1",
-            "API_PORT": str(api_port),
             "API_WORKERS": str(args.workers),
             "API_READY_MAX_STALENESS_S": "0",
         }
         api_argv = [sys.executable, "-m", "api"]
         floor_argv = [sys.executable, "-m", "bench.floor", "--port", str(floor_port)]
         floor_argv += ["--workers", str(args.workers)]
+        cold_port = free_port()
+        while cold_port in (api_port, floor_port):
+            cold_port = free_port()
+        hot_env = {**env, "API_PORT": str(api_port), "API_CACHE": "1"}
+        cold_env = {**env, "API_PORT": str(cold_port), "API_CACHE": "0"}
         with (
-            ChildProcess("api", api_argv, logs / "api.log", env=env, cwd=ROOT) as api,
+            ChildProcess("api", api_argv, logs / "api.log", env=hot_env, cwd=ROOT) as api,
+            ChildProcess(
+                "api-nocache", api_argv, logs / "api-nocache.log", env=cold_env, cwd=ROOT
+            ) as cold,
             ChildProcess("floor", floor_argv, logs / "floor.log", cwd=ROOT) as floor,
         ):
             api_url, floor_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{floor_port}"
+            cold_url = f"http://127.0.0.1:{cold_port}"
             wait_until_ok(api_url + "/readyz", api)
+            wait_until_ok(cold_url + "/readyz", cold)
             wait_until_ok(floor_url + "/floor/100", floor)
             scenarios = scenarios_of(data)
             sizes = {s.name: check(api_url, s) for s in scenarios}
+            for s in scenarios:
+                if check(cold_url, s) != sizes[s.name]:
+                    raise SystemExit(f"{s.name}: the two API processes answer differently")
             token = token_of(scenarios[0].organization_id)
-            warm_up([(api_url + scenarios[0].path, token), (floor_url + "/floor/100", "")], args)
-            assert api.pid is not None and floor.pid is not None and redis.pid is not None
+            warm_up(
+                [
+                    (api_url + scenarios[0].path, token),
+                    (cold_url + scenarios[0].path, token),
+                    (floor_url + "/floor/100", ""),
+                ],
+                args,
+            )
+            assert api.pid is not None and cold.pid is not None
+            assert floor.pid is not None and redis.pid is not None
             runs: dict[str, Run] = {}
             for i, s in enumerate(scenarios):
                 token = token_of(s.organization_id)
                 floor_path = f"/floor/{sizes[s.name]}"
-                pairs = [
-                    (s.name, api_url + s.path, {"server": api.pid, "redis": redis.pid}),
+                triple = [
+                    (f"{s.name} on", api_url + s.path, {"server": api.pid, "redis": redis.pid}),
                     (
                         "floor " + s.name,
                         floor_url + floor_path,
                         {"server": floor.pid, "redis": redis.pid},
                     ),
+                    (f"{s.name} off", cold_url + s.path, {"server": cold.pid, "redis": redis.pid}),
                 ]
-                for name, url, pids in pairs if i % 2 else reversed(pairs):
+                for name, url, pids in triple if i % 2 else reversed(triple):
                     runs[name] = measure(url, args, token, pids)
                     print(f"  {name}: {runs[name].wrk.rate:,.0f} req/s", file=sys.stderr)
             if args.profile:
-                profile(api.pid, api_url + scenarios[0].path, token_of(1), args, logs)
+                profile(api.pid, api_url + scenarios[0].path, token_of(1), args, logs, "on")
+                profile(cold.pid, cold_url + scenarios[0].path, token_of(1), args, logs, "off")
             redis_server = str(find_redis_server())
     print()
     print(machine(redis_server))
     print(
         f"load: wrk, {args.threads} thread, {args.connections} connections, "
         f"{args.duration:g} s per run, on loopback; API: python -m api, "
-        f"{args.workers} uvicorn worker(s); "
+        f"{args.workers} uvicorn worker(s), with API_CACHE on (every run after the first "
+        "request of a page is a cache hit) and off; "
         "floor: bench/floor.py (bare Starlette route, same uvicorn settings, same body size)"
     )
     print()

@@ -6,8 +6,10 @@ Events are acknowledged (and so committed) only after their batch is applied
 or dead-lettered: a worker stopped or killed mid-batch leaves the batch to be
 redelivered, and applying it again changes nothing.
 
-Beside the agent: timers that prune, measure the consumer lag and write the
-worker's heartbeat, and a task that serves ``/metrics`` and ``/healthz``.
+Beside the agent: timers that prune, measure the consumer lag, write the
+worker's heartbeat and watch for a lost read model (which the worker then
+rebuilds by itself: ``projector/recovery.py``), and a task that serves
+``/metrics`` and ``/healthz``.
 """
 
 from __future__ import annotations
@@ -20,16 +22,16 @@ from typing import Any
 
 import faust
 from aiokafka import AIOKafkaProducer
-from redis.asyncio import Redis
 
-from projector.connections import connect_redis
+from projector.connections import RedisClient, connect_redis
 from projector.deadletters import KafkaDeadLetters
-from projector.generations import Generations
+from projector.generations import Generations, ReadModelLost
 from projector.health import HeartbeatWriter, WorkerHealth, worker_id
 from projector.metrics import MetricsServer, PrometheusObserver, measure_lag
 from projector.offsets import group_has_committed
 from projector.pipeline import Pipeline, Prepared
 from projector.records import Record
+from projector.recovery import SelfRebuild
 from projector.retry import retry_forever
 from projector.settings import ProjectorSettings
 
@@ -43,8 +45,11 @@ class Resources:
         self.settings = settings
         self.health = health
         self._ready = asyncio.Event()
-        self._redis: Redis | None = None
+        self._redis: RedisClient | None = None
         self._producer: AIOKafkaProducer | None = None
+        self.rebuilder = SelfRebuild(
+            lambda: self._redis, settings.key_prefix, retry_s=max(settings.rebuild_lock_ttl_s, 1.0)
+        )
         self.generations: Generations
         self.pipeline: Pipeline
 
@@ -54,7 +59,11 @@ class Resources:
         if self._redis is None:
             self._redis = connect_redis(settings.redis_url)
         self.generations = Generations(
-            self._redis, settings.key_prefix, settings.retention, self._group_is_fresh
+            self._redis,
+            settings.key_prefix,
+            settings.retention,
+            self._group_is_fresh,
+            self.rebuilder.trigger,
         )
         if self._producer is None:
             producer = AIOKafkaProducer(
@@ -81,10 +90,11 @@ class Resources:
         await self._ready.wait()
 
     @property
-    def redis(self) -> Redis | None:
+    def redis(self) -> RedisClient | None:
         return self._redis
 
     async def stop(self) -> None:
+        await self.rebuilder.stop()
         if self._producer is not None:
             await self._producer.stop()
         if self._redis is not None:
@@ -201,11 +211,24 @@ def create_app(settings: ProjectorSettings) -> faust.App:
             freed = 0
             for store in await resources.generations.writers():
                 freed += await store.prune()
+        except ReadModelLost:
+            return  # being rebuilt; nothing of it to prune yet
         except Exception:
             logger.exception("pruning failed; next try in %.0fs", settings.prune_interval_s)
             return
         if freed:
             logger.info("pruned %d ended meetings and expired tombstones", freed)
+
+    @app.timer(interval=settings.heartbeat_s)  # type: ignore[untyped-decorator]
+    async def watch_read_model() -> None:
+        """Notice a lost read model even when no event arrives (it then rebuilds)."""
+        await resources.ready()
+        try:
+            await resources.generations.writers()
+        except ReadModelLost:
+            pass  # being rebuilt: ``writers`` has told the rebuilder
+        except Exception as exc:
+            logger.warning("cannot read the read model's generations: %r", exc)
 
     @app.timer(interval=settings.lag_interval_s)  # type: ignore[untyped-decorator]
     async def lag() -> None:

@@ -10,6 +10,8 @@ A projector whose group has committed offsets and finds no ``current`` knows
 the read model was lost (Redis restarted empty): creating a generation then
 would serve a partial list. It writes nothing until a rebuild runs (the API
 answers 503 meanwhile), and writes only the rebuild's generation until the swap.
+It tells ``on_lost`` each time it finds the loss: the worker starts that
+rebuild by itself (``projector/recovery.py``).
 """
 
 from __future__ import annotations
@@ -17,8 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from redis.asyncio import Redis
-
+from projector.connections import RedisClient
 from projector.keys import Control, Keyspace, as_text
 from projector.store import RedisReadModel, Retention
 
@@ -31,7 +32,7 @@ class ReadModelLost(Exception):
     """No generation is served although the projector has consumed before."""
 
 
-async def create_first_generation(redis: Redis, prefix: str) -> Keyspace:
+async def create_first_generation(redis: RedisClient, prefix: str) -> Keyspace:
     """Serve generation "1" unless some generation is served already."""
     control = Control(prefix)
     await redis.set(control.generations, FIRST_GENERATION, nx=True)
@@ -46,15 +47,17 @@ class Generations:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         prefix: str,
         retention: Retention,
         group_is_fresh: Callable[[], Awaitable[bool]],
+        on_lost: Callable[[], None] = lambda: None,
     ) -> None:
         self.redis = redis
         self.control = Control(prefix)
         self.retention = retention
         self._group_is_fresh = group_is_fresh
+        self._on_lost = on_lost
         self._served_before = False
         self._stores: dict[str, RedisReadModel] = {}
 
@@ -64,9 +67,10 @@ class Generations:
         names = [as_text(name) for name in (current, building) if name is not None]
         if current is None and building is None:
             if self._served_before or not await self._group_is_fresh():
+                self._on_lost()
                 raise ReadModelLost(
                     "no read model generation in Redis although events were consumed "
-                    "before: run `python -m projector rebuild`"
+                    "before: it is being rebuilt (`python -m projector status` shows it)"
                 )
             names = [(await create_first_generation(self.redis, self.control.prefix)).generation]
         self._served_before = self._served_before or current is not None

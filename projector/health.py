@@ -24,8 +24,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from redis.asyncio import Redis
-
+from projector.connections import RedisClient
 from projector.keys import Control, as_text
 
 logger = logging.getLogger(__name__)
@@ -169,7 +168,7 @@ class HeartbeatWriter:
         self.worker = worker
         self.timeout_s = timeout_s
 
-    async def beat(self, redis: Redis | None, health: WorkerHealth) -> None:
+    async def beat(self, redis: RedisClient | None, health: WorkerHealth) -> None:
         if redis is None:  # not connected yet
             return
         document = heartbeat(self.worker, health)

@@ -7,28 +7,35 @@ atomic transition touches shares a Redis Cluster hash tag:
     {o<org>}  an organization's lists, documents and tokens (one request)
     {m<id>}   a meeting's state and registrations (one meeting transition)
 
+A meeting's ``member`` in every list is its id's digits after a letter for
+their number (``e12345``): short, and sorted as the ids.
+
 Organization keys (``OrgKeys``):
     start        zset  member -> start ms      the organization's list, EAP copies included
     end          zset  member -> end ms        the same meetings by end, for exact counts
     s:<series>   zset  member -> start ms      one series of that list
     doc          hash  member -> meeting JSON  rendered exactly as the API returns it
-    meta         hash  member -> "key|series|source"  ordering key of the last write
+    meta         hash  member -> "key|series|source|version|people"  the last
+                       write: its ordering key, series, owner, the snapshot
+                       version of its document, the members following it (csv)
     gone         zset  member -> ms removed    tombstones in meta, for pruning
     from:<hpc>   set   members copied from an HPC organization
     links        hash  hpc org -> +version linked / -version unlinked (EAP side)
     eap          hash  eap org -> +version linked / -version unlinked (HPC side)
     tok          hash  token sha256 -> "1" issued / "0" revoked
     u:<user>     zset  member -> start ms      meetings of the list a user follows
-    p:<member>   set   user ids following that meeting (registered or leading)
 
-Meeting keys (``MeetingKeys``): ``state`` (hash), ``regs`` (registration id ->
-user id, or "x" once canceled), ``users`` (user id -> active registrations).
+Meeting keys (``MeetingKeys``): ``state``, one hash: the snapshot's fields
+(version, owner, series, times, leaders, revision, terminal flag; no document,
+which only the organizations' lists hold), registration id -> user id (or "x"
+once canceled), and "u<user id>" -> that user's active registrations.
 
 Global keys of a generation: ``orgs`` (organizations with a list, for
 pruning), ``token:<sha>`` (which organizations a token was issued to, or
 revoked).
 
-Control keys, outside every generation (``Control``):
+Control keys, outside every generation (``Control``), all in one slot under
+``<prefix>:{control}:`` so that a rebuild's swap is one atomic script:
     current            string  the generation the API serves
     building           string  the generation a rebuild is filling, if any
     generations        string  counter: the last generation number handed out
@@ -41,12 +48,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-_ID_WIDTH = 19  # digits of the largest signed 64-bit id
-
 
 def member(meeting_id: int) -> str:
-    """A meeting's sorted-set member: equal start times then sort by id."""
-    return str(meeting_id).zfill(_ID_WIDTH)
+    """A meeting's sorted-set member: equal start times then sort by id.
+
+    The id's digits after a letter for their number ("a" for 1 digit, "e" for
+    5, "s" for 19, a positive signed 64-bit id's most): members of the same
+    score sort by id, and are short.
+    """
+    digits = str(meeting_id)
+    if meeting_id < 1 or len(digits) > 19:
+        raise ValueError(f"not a positive 64-bit id: {meeting_id}")
+    return chr(ord("a") + len(digits) - 1) + digits
+
+
+def meeting_id_of(member: bytes | str) -> int:
+    """The meeting id a member names (``member``'s inverse)."""
+    return int(as_text(member)[1:])
 
 
 def as_text(value: bytes | str) -> str:
@@ -54,8 +72,15 @@ def as_text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+CONTROL_TAG = "{control}"
+
+
+def control_key(prefix: str, name: str) -> str:
+    return f"{prefix}:{CONTROL_TAG}:{name}"
+
+
 def current_generation_key(prefix: str) -> str:
-    return f"{prefix}:current"
+    return control_key(prefix, "current")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,23 +95,23 @@ class Control:
 
     @property
     def building(self) -> str:
-        return f"{self.prefix}:building"
+        return control_key(self.prefix, "building")
 
     @property
     def generations(self) -> str:
-        return f"{self.prefix}:generations"
+        return control_key(self.prefix, "generations")
 
     @property
     def rebuild_lock(self) -> str:
-        return f"{self.prefix}:rebuild:lock"
+        return control_key(self.prefix, "rebuild:lock")
 
     @property
     def rebuild_progress(self) -> str:
-        return f"{self.prefix}:rebuild:progress"
+        return control_key(self.prefix, "rebuild:progress")
 
     @property
     def heartbeats(self) -> str:
-        return f"{self.prefix}:heartbeats"
+        return control_key(self.prefix, "heartbeats")
 
     def keyspace(self, generation: str) -> Keyspace:
         return Keyspace(self.prefix, generation)
@@ -127,14 +152,6 @@ class OrgKeys:
 @dataclass(frozen=True, slots=True)
 class MeetingKeys:
     state: str
-
-    @property
-    def regs(self) -> str:
-        return f"{self.state}:r"
-
-    @property
-    def users(self) -> str:
-        return f"{self.state}:u"
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,12 +27,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import TopicPartition
-from redis.asyncio import Redis
 from redis.asyncio.lock import Lock
-from redis.exceptions import LockError, WatchError
+from redis.exceptions import LockError
 from redis.typing import EncodableT, FieldT
 
-from projector.connections import connect_redis
+from projector.connections import RedisClient, connect_redis
 from projector.keys import Control, as_text
 from projector.offsets import log_end_offsets
 from projector.pipeline import OneWriter, Pipeline, Prepared
@@ -154,7 +153,7 @@ async def held(lock: Lock) -> AsyncIterator[None]:
         await lock.release()
 
 
-async def rebuild(redis: Redis, control: Control, settings: ProjectorSettings) -> int:
+async def rebuild(redis: RedisClient, control: Control, settings: ProjectorSettings) -> int:
     plan = await resume(redis, control) or await begin(redis, control, settings)
     store = RedisReadModel(redis, control.keyspace(plan.generation), settings.retention)
     await store.load_scripts()
@@ -177,7 +176,7 @@ async def rebuild(redis: Redis, control: Control, settings: ProjectorSettings) -
     return 0
 
 
-async def resume(redis: Redis, control: Control) -> Plan | None:
+async def resume(redis: RedisClient, control: Control) -> Plan | None:
     building = await redis.get(control.building)
     fields = await redis.hgetall(control.rebuild_progress)
     if building is None or fields.get(b"generation") != building:
@@ -192,7 +191,7 @@ async def resume(redis: Redis, control: Control) -> Plan | None:
     return plan
 
 
-async def begin(redis: Redis, control: Control, settings: ProjectorSettings) -> Plan:
+async def begin(redis: RedisClient, control: Control, settings: ProjectorSettings) -> Plan:
     leftover = await redis.get(control.building)
     if leftover is not None:  # a rebuild that died before it saved a plan
         await drop_building(redis, control, as_text(leftover), settings)
@@ -207,7 +206,7 @@ async def begin(redis: Redis, control: Control, settings: ProjectorSettings) -> 
     return plan
 
 
-async def next_generation(redis: Redis, control: Control) -> str:
+async def next_generation(redis: RedisClient, control: Control) -> str:
     current = await redis.get(control.current)
     number = int(await redis.incr(control.generations))
     if current is not None and number <= int(current):
@@ -217,7 +216,11 @@ async def next_generation(redis: Redis, control: Control) -> str:
 
 
 async def replay(
-    plan: Plan, pipeline: Pipeline, redis: Redis, control: Control, settings: ProjectorSettings
+    plan: Plan,
+    pipeline: Pipeline,
+    redis: RedisClient,
+    control: Control,
+    settings: ProjectorSettings,
 ) -> None:
     """Apply every record from each partition's position up to its target.
 
@@ -266,26 +269,33 @@ async def prepare_in_steps(pipeline: Pipeline, records: list[Record], step: int 
     )
 
 
-async def swap(redis: Redis, control: Control, generation: str) -> str | None:
-    """Serve ``generation``; returns the generation served before."""
-    async with redis.pipeline(transaction=True) as pipe:
-        while True:
-            try:
-                await pipe.watch(control.building, control.current)
-                building = await pipe.get(control.building)
-                if building is None or as_text(building) != generation:
-                    raise LockError(f"generation {generation} is no longer being built")
-                old = await pipe.get(control.current)
-                pipe.multi()  # type: ignore[no-untyped-call]
-                pipe.set(control.current, generation)
-                pipe.delete(control.building, control.rebuild_progress)
-                await pipe.execute()
-                return None if old is None else as_text(old)
-            except WatchError:
-                continue
+SWAP = """#!lua
+-- Serve ARGV[1] if it is still the generation being built; one slot ({control}).
+-- KEYS: building, current, rebuild progress. Returns {1, old current or ""}, or {0}.
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {0} end
+local old = redis.call('GET', KEYS[2]) or ''
+redis.call('SET', KEYS[2], ARGV[1])
+redis.call('DEL', KEYS[1], KEYS[3])
+return {1, old}
+"""
 
 
-async def abort(redis: Redis, control: Control, settings: ProjectorSettings) -> int:
+async def swap(redis: RedisClient, control: Control, generation: str) -> str | None:
+    """Serve ``generation``; returns the generation served before.
+
+    One script rather than WATCH/MULTI: atomic on a single node and in a
+    cluster alike, since every control key shares the slot ``{control}``.
+    """
+    script = redis.register_script(SWAP)
+    keys = [control.building, control.current, control.rebuild_progress]
+    reply = await script(keys=keys, args=[generation])
+    if int(reply[0]) != 1:
+        raise LockError(f"generation {generation} is no longer being built")
+    old = as_text(reply[1])
+    return old or None
+
+
+async def abort(redis: RedisClient, control: Control, settings: ProjectorSettings) -> int:
     building = await redis.get(control.building)
     if building is None:
         print("no rebuild to abort")
@@ -296,20 +306,20 @@ async def abort(redis: Redis, control: Control, settings: ProjectorSettings) -> 
 
 
 async def drop_building(
-    redis: Redis, control: Control, generation: str, settings: ProjectorSettings
+    redis: RedisClient, control: Control, generation: str, settings: ProjectorSettings
 ) -> int:
     await redis.delete(control.building, control.rebuild_progress)
     await asyncio.sleep(settings.generation_grace_s)  # live batches still writing it finish
     return await delete_generation(redis, control, generation)
 
 
-async def delete_generation(redis: Redis, control: Control, generation: str) -> int:
+async def delete_generation(redis: RedisClient, control: Control, generation: str) -> int:
     """Unlink every key of a generation; returns how many."""
     match = f"{control.keyspace(generation).root}:*"
     return await unlink_matching(redis, match, lambda key: True)
 
 
-async def delete_other_generations(redis: Redis, control: Control, keep: str) -> int:
+async def delete_other_generations(redis: RedisClient, control: Control, keep: str) -> int:
     """Unlink keys of generations neither served nor being built: strays that a
     live batch in flight during a swap wrote after its generation was deleted."""
     building = await redis.get(control.building)
@@ -323,7 +333,7 @@ async def delete_other_generations(redis: Redis, control: Control, keep: str) ->
     return await unlink_matching(redis, f"{control.prefix}:*", stray)
 
 
-async def unlink_matching(redis: Redis, match: str, chosen: Callable[[bytes], bool]) -> int:
+async def unlink_matching(redis: RedisClient, match: str, chosen: Callable[[bytes], bool]) -> int:
     deleted = 0
     batch: list[bytes] = []
     async for key in redis.scan_iter(match=match, count=1000):

@@ -9,6 +9,7 @@ from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from events.topics import Topics
+from projector.connections import RedisUrl
 from projector.store import DAY_MS, Retention
 
 
@@ -18,7 +19,9 @@ class ProjectorSettings(BaseSettings):
     kafka_bootstrap_servers: str = Field(
         "localhost:9092", validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS")
     )
-    redis_url: str = Field("redis://localhost:6379/0", validation_alias=AliasChoices("REDIS_URL"))
+    redis_url: RedisUrl = Field(
+        "redis://localhost:6379/0", validation_alias=AliasChoices("REDIS_URL")
+    )
     key_prefix: str = Field("um", min_length=1, validation_alias=AliasChoices("REDIS_KEY_PREFIX"))
     topic_prefix: str = Field("", validation_alias=AliasChoices("KAFKA_TOPIC_PREFIX"))
 

@@ -7,9 +7,9 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from aiokafka.errors import KafkaError
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from projector.connections import RedisUrlError, check_redis, connect_redis
 from projector.settings import ProjectorSettings
 from projector.topics import ensure_topics
 
@@ -52,9 +52,11 @@ async def prepare(settings: ProjectorSettings) -> None:
     )
 
     async def ping() -> None:
-        redis = Redis.from_url(settings.redis_url, socket_connect_timeout=2)
+        redis = connect_redis(settings.redis_url, socket_connect_timeout=2)
         try:
-            await redis.ping()
+            await check_redis(redis, settings.redis_url)
+        except RedisUrlError as exc:
+            raise StartupError(str(exc)) from exc  # no use waiting
         finally:
             await redis.aclose()
 

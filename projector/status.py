@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sys
 import time
 from collections.abc import Iterable, Mapping
@@ -19,9 +20,9 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from projector.connections import RedisClient, connect_redis
 from projector.keys import Control, Keyspace, as_text
 from projector.offsets import committed_offsets, log_end_offsets
 from projector.settings import ProjectorSettings
@@ -30,6 +31,8 @@ from projector.startup import StartupError
 TIMEOUT_S = 5.0
 SCAN_COUNT = 1000
 RESUME = "paused (resume with `python -m projector rebuild`)"
+REGISTERED_USER = re.compile(rb"u\d+")
+"""A field of a meeting's state counting one user's active registrations."""
 REGISTRATIONS_LABEL = "registrations (distinct active users per meeting, summed)"
 
 
@@ -288,7 +291,7 @@ async def read_offsets(settings: ProjectorSettings) -> tuple[PartitionLag, ...]:
     )
 
 
-async def read_served(redis: Redis, prefix: str, now_ms: int) -> Served:
+async def read_served(redis: RedisClient, prefix: str, now_ms: int) -> Served:
     """Everything status reads in Redis."""
     control = Control(prefix)
     async with redis.pipeline(transaction=False) as pipe:
@@ -308,7 +311,7 @@ async def read_served(redis: Redis, prefix: str, now_ms: int) -> Served:
     return Served(None if current is None else as_text(current), rebuild, counts, workers)
 
 
-async def count(redis: Redis, keyspace: Keyspace, now_ms: int) -> Counts:
+async def count(redis: RedisClient, keyspace: Keyspace, now_ms: int) -> Counts:
     """Organizations, upcoming meetings and registrations of one generation (SCAN, no KEYS)."""
     organizations = int(await redis.scard(keyspace.orgs))
     upcoming = registrations = 0
@@ -320,14 +323,14 @@ async def count(redis: Redis, keyspace: Keyspace, now_ms: int) -> Counts:
         async with redis.pipeline(transaction=False) as pipe:
             for state in states:
                 pipe.hmget(state, "org", "term", "en")
-                pipe.hlen(state + b":u")
+                pipe.hkeys(state)
             replies = await pipe.execute()
-        for state, users in zip(replies[::2], replies[1::2], strict=True):
+        for state, fields in zip(replies[::2], replies[1::2], strict=True):
             upcoming += is_upcoming(state, now_ms)
-            registrations += int(users)
+            registrations += sum(1 for field in fields if REGISTERED_USER.fullmatch(field))
 
     async for key in redis.scan_iter(match=pattern, count=SCAN_COUNT):
-        if key.endswith(b"}"):  # the state hash, not its :r and :u
+        if key.endswith(b"}"):  # a meeting's state hash
             batch.append(key)
         if len(batch) >= SCAN_COUNT:
             await tally(batch)
@@ -338,8 +341,11 @@ async def count(redis: Redis, keyspace: Keyspace, now_ms: int) -> Counts:
 
 
 async def gather_status(settings: ProjectorSettings, now_ms: int) -> Status:
-    redis = Redis.from_url(
-        settings.redis_url, socket_connect_timeout=TIMEOUT_S, socket_timeout=TIMEOUT_S
+    redis = connect_redis(
+        settings.redis_url,
+        timeout=TIMEOUT_S,
+        socket_connect_timeout=TIMEOUT_S,
+        socket_timeout=TIMEOUT_S,
     )
     try:
         offsets, served = await asyncio.gather(
@@ -368,7 +374,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     status.set_defaults(run=run)
 
 
-async def _read_redis(redis: Redis, settings: ProjectorSettings, now_ms: int) -> Served:
+async def _read_redis(redis: RedisClient, settings: ProjectorSettings, now_ms: int) -> Served:
     try:
         async with asyncio.timeout(6 * TIMEOUT_S):
             return await read_served(redis, settings.key_prefix, now_ms)

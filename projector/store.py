@@ -19,13 +19,11 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from importlib import resources
 from typing import Any, TypeVar, assert_never
 
-from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 from redis.exceptions import NoScriptError
 
 from projector.changes import (
@@ -38,6 +36,8 @@ from projector.changes import (
     SetEapLink,
     Unregister,
 )
+from projector.connections import RedisClient
+from projector.connections import RedisPipeline as Pipeline
 from projector.keys import Keyspace, OrgKeys, member
 
 DAY_MS = 86_400_000
@@ -69,13 +69,14 @@ class Projection:
     series: bytes
     start: bytes
     end: bytes
-    doc: bytes
+    registered_attendees: int
     former_owners: tuple[bytes, ...]
     people: bytes  # members registered or leading, comma-separated
+    version: bytes  # of the snapshot applied
 
     @classmethod
     def parse(cls, meeting_id: int, reply: list[Any]) -> Projection:
-        rev, listed, owner, series, start, end, doc, was, people = reply
+        rev, listed, owner, series, start, end, attendees, was, people, version = reply
         return cls(
             meeting_id=meeting_id,
             rev=int(rev),
@@ -84,9 +85,10 @@ class Projection:
             series=series,
             start=start,
             end=end,
-            doc=doc,
+            registered_attendees=int(attendees or 0),
             former_owners=tuple(org for org in was.split(b",") if org),
             people=people,
+            version=version,
         )
 
 
@@ -99,9 +101,11 @@ class Listing:
     start: bytes
     end: bytes
     series: bytes
-    doc: bytes
+    doc: bytes  # b"": keep the document held, of the same version, with the new count
     people: bytes  # who follows it: members registered or leading
     source: bytes  # the organization that owns the meeting
+    version: bytes  # of the snapshot
+    registered_attendees: int
 
 
 FollowUp = Callable[[Pipeline, list[Any]], None]
@@ -115,11 +119,15 @@ def _lua(name: str) -> str:
 class Script:
     """A Lua script of ``lua/``, queued on pipelines by its SHA.
 
-    ``library`` names a file of shared functions prepended to the script.
+    ``library`` names a file of shared functions prepended to the script. The
+    ``#!lua`` line makes a Redis Cluster (7.0+) refuse any key outside the
+    slot of the script's declared keys, even one it builds itself
+    (``<base>:s:<series>``) and even on the same node, so a key out of its
+    slot fails at once rather than only when slots move.
     """
 
     def __init__(self, name: str, library: str | None = None) -> None:
-        self.source = (_lua(library) if library else "") + _lua(name)
+        self.source = "#!lua\n" + (_lua(library) if library else "") + _lua(name)
         self.sha = hashlib.sha1(self.source.encode()).hexdigest()
 
     def __call__(self, *, keys: Sequence[str], args: Sequence[Any], client: Pipeline) -> None:
@@ -131,7 +139,7 @@ class RedisReadModel:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         keyspace: Keyspace,
         retention: Retention = Retention(),
         clock: Callable[[], int] = wall_clock_ms,
@@ -184,6 +192,11 @@ class RedisReadModel:
         first = await pipe.execute()
 
         projections: dict[int, Projection] = {}
+        snapshots = {
+            (change.meeting_id, change.version): change
+            for change in changes
+            if isinstance(change, PlaceMeeting)
+        }
         links = _latest_links(changes)
         pipe = self.redis.pipeline(transaction=False)
         follow_ups: list[tuple[int, int, FollowUp]] = []
@@ -213,7 +226,8 @@ class RedisReadModel:
                 case _:
                     assert_never(change)
         for projection in projections.values():
-            queue(partial(self._place, pipe, projection, now))
+            snapshot = snapshots.get((projection.meeting_id, int(projection.version or 0)))
+            queue(partial(self._place, pipe, projection, snapshot, now))
         second = await pipe.execute()
 
         pipe = self.redis.pipeline(transaction=False)
@@ -258,8 +272,6 @@ class RedisReadModel:
                     change.start_ms,
                     change.end_ms,
                     ",".join(map(str, sorted(change.leader_ids))),
-                    change.head,
-                    change.tail,
                 ]
             case EndMeeting():
                 args = ["end", *common]
@@ -304,15 +316,25 @@ class RedisReadModel:
                 return
             case _:
                 assert_never(change)
-        meeting = self.keyspace.meeting(change.meeting_id)
-        self._meeting(keys=[meeting.state, meeting.regs, meeting.users], args=args, client=pipe)
+        self._meeting(keys=[self.keyspace.meeting(change.meeting_id).state], args=args, client=pipe)
 
     # -- step 2 -------------------------------------------------------------
 
-    def _place(self, pipe: Pipeline, p: Projection, now: int) -> FollowUp:
-        """Write a meeting to its owner, remove it from former owners; then copies."""
+    def _place(
+        self, pipe: Pipeline, p: Projection, snapshot: PlaceMeeting | None, now: int
+    ) -> FollowUp:
+        """Write a meeting to its owner, remove it from former owners; then copies.
+
+        The document goes along when the batch holds the snapshot the meeting's
+        state has applied (when it was applied, or when that batch is
+        redelivered); otherwise the lists keep theirs with the new count.
+        """
         m = member(p.meeting_id)
-        listing = Listing(m, 2 * p.rev + 1, p.start, p.end, p.series, p.doc, p.people, p.owner)
+        count = p.registered_attendees
+        doc = snapshot.head + str(count).encode() + snapshot.tail if snapshot else b""
+        listing = Listing(
+            m, 2 * p.rev + 1, p.start, p.end, p.series, doc, p.people, p.owner, p.version, count
+        )
         remove_key = 2 * p.rev
         owners = list(p.former_owners)
         if p.owner and not p.listed:
@@ -326,8 +348,11 @@ class RedisReadModel:
         def copies(pipe: Pipeline, replies: list[Any]) -> None:
             if p.listed:
                 put_reply, _added, *replies = replies
-                for eap in put_reply:
-                    self._put_into(pipe, int(eap), listing)
+                if put_reply:  # the owner's document, whole, goes to every copy
+                    held, *eaps = put_reply
+                    copy = replace(listing, doc=held)
+                    for eap in eaps:
+                        self._put_into(pipe, int(eap), copy)
             for eaps in replies:
                 for eap in eaps:
                     self._remove_from(pipe, int(eap), m, remove_key, now, own=False)
@@ -352,9 +377,11 @@ class RedisReadModel:
 
         def copies(pipe: Pipeline, replies: list[Any]) -> None:
             listed = replies[0]
-            for i in range(0, len(listed), 7):
-                m, key, start, end, series, doc, people = listed[i : i + 7]
-                listing = Listing(m.decode(), int(key), start, end, series, doc, people, source)
+            for i in range(0, len(listed), 8):
+                m, key, start, end, series, doc, people, version = listed[i : i + 8]
+                listing = Listing(
+                    m.decode(), int(key), start, end, series, doc, people, source, version, 0
+                )
                 self._put_into(pipe, change.eap_organization_id, listing)
 
         return copies
@@ -384,6 +411,8 @@ class RedisReadModel:
                 listing.source,
                 listing.doc,
                 listing.people,
+                listing.version,
+                listing.registered_attendees,
             ],
             client=pipe,
         )

@@ -17,11 +17,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from redis.asyncio import Redis
-
 from events.errors import InvalidEvent
-from projector.connections import connect_redis
-from projector.keys import Control, Keyspace, as_text
+from projector.connections import RedisClient, connect_redis
+from projector.keys import Control, Keyspace, as_text, meeting_id_of
 from projector.memory import InMemoryReadModel
 from projector.offsets import committed_offsets, log_end_offsets
 from projector.pipeline import decode_record
@@ -72,7 +70,7 @@ def compare(organization_id: int, expected: Sequence[Row], actual: Sequence[Row]
 
 
 async def read_list(
-    redis: Redis, keyspace: Keyspace, organization_id: int, now_ms: int
+    redis: RedisClient, keyspace: Keyspace, organization_id: int, now_ms: int
 ) -> list[Row]:
     """An organization's upcoming list as Redis holds it, in order."""
     keys = keyspace.org(organization_id)
@@ -85,7 +83,7 @@ async def read_list(
     pipe.hmget(keys.doc, members)
     ends, docs = await pipe.execute()
     return [
-        (int(start), int(member), doc)
+        (int(start), meeting_id_of(member), doc)
         for (member, start), end, doc in zip(listed, ends, docs, strict=True)
         if end is not None and end > now_ms
     ]

@@ -5,7 +5,7 @@
 embedded Tansu and Redis. They are shared by the session and may be someone's
 own servers, so tests isolate themselves with ``namespace`` and never flush them.
 Tests that stop or restart a server take a private one: ``redis_server``,
-``tansu_broker``.
+``tansu_broker``. ``redis_cluster`` is a private Redis Cluster (3 primaries).
 """
 
 import secrets
@@ -17,6 +17,7 @@ import pytest
 from devstack.errors import BinaryNotFoundError
 from devstack.kafka import TansuBroker, find_tansu
 from devstack.redis import RedisServer, find_redis_server
+from devstack.redis_cluster import LocalRedisCluster, find_redis_cli
 from devstack.services import Services, provide_services
 from projector.settings import ProjectorSettings
 from tests.system import System
@@ -50,6 +51,18 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     _require(find_redis_server)
     with RedisServer(log_dir=tmp_path) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRedisCluster]:
+    """A private Redis Cluster of 3 primaries on loopback ports, for the session.
+
+    Its ``url`` (``redis+cluster://...``) is what the services take as ``REDIS_URL``.
+    """
+    _require(find_redis_server)
+    _require(find_redis_cli)
+    with LocalRedisCluster(tmp_path_factory.mktemp("redis-cluster")) as cluster:
+        yield cluster
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@
 local start_z, end_z, docs, meta, gone, eap = unpack(KEYS)
 local base, org, m, key, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
 
-local old_key, old_series, old_source = read_meta(meta, m)
+local old_key, old_series, old_source, _, old_people = read_meta(meta, m)
 if key > old_key then
-  unlist(base, org, m, old_series, old_source)
-  redis.call('HSET', meta, m, ARGV[4] .. '||')
+  unlist(base, org, m, old_series, old_source, old_people)
+  tombstone(meta, m, key)
   redis.call('ZADD', gone, now, m)
 end
 

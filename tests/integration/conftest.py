@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from redis.asyncio import Redis
+
+from projector.connections import RedisClient, connect_redis
 
 
 @pytest.fixture
-async def redis(redis_url: str, namespace: str) -> AsyncIterator[Redis]:
+async def redis(redis_url: str, namespace: str) -> AsyncIterator[RedisClient]:
     """A client of the session's Redis; the test's namespace is deleted after it."""
-    client = Redis.from_url(redis_url)
+    client = connect_redis(redis_url)
     try:
         yield client
     finally:

@@ -17,11 +17,12 @@ from typing import Any, cast
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from api.store import Denial
+from devstack.services import Services
 from projector.changes import Change
+from projector.connections import RedisClient, connect_redis
 from projector.keys import Keyspace, member
 from projector.store import DAY_MS, RedisReadModel, Retention, wall_clock_ms
 from tests.builders import (
@@ -53,6 +54,16 @@ from tests.integration.helpers import (
     ids,
 )
 
+
+@pytest.fixture(scope="module", params=["node", "cluster"])
+def redis_url(request: pytest.FixtureRequest, services: Services) -> str:
+    """Every test here that takes ``redis_url`` runs on one node and on a Redis Cluster."""
+    if request.param == "cluster":
+        url: str = request.getfixturevalue("redis_cluster").url
+        return url
+    return services.redis_url
+
+
 T = 1_893_456_000_000  # 2030-01-01T00:00:00.000Z: every meeting starts at T or later
 BEFORE = T - DAY_MS  # a moment before every meeting
 
@@ -81,7 +92,7 @@ def meeting(
     )
 
 
-async def delete_keys(redis: Redis, prefix: str) -> None:
+async def delete_keys(redis: RedisClient, prefix: str) -> None:
     """Clean up after a test: the session Redis may be someone's, never flush it."""
     async for key in redis.scan_iter(match=f"{prefix}:*", count=1000):
         await redis.unlink(key)
@@ -435,7 +446,7 @@ class TestInMemoryReadModel(ReadModelContract):
 class TestRedisReadModel(ReadModelContract):
     @pytest.fixture
     async def model(self, redis_url: str, namespace: str) -> AsyncIterator[RedisModel]:
-        redis = Redis.from_url(redis_url)
+        redis = connect_redis(redis_url)
         try:
             yield await RedisModel(redis, namespace).serve()
         finally:
@@ -570,7 +581,7 @@ def test_any_order_batching_and_duplicates_give_the_reference_pages(
 
     async def run() -> None:
         prefix = fresh_prefix()
-        redis = Redis.from_url(redis_url)
+        redis = connect_redis(redis_url)
         try:
             model = await RedisModel(redis, prefix).serve()
             for batch in batches:
@@ -602,7 +613,7 @@ def test_two_workers_at_once_give_the_reference_pages(
 
     async def run() -> None:
         prefix = fresh_prefix()
-        clients = [Redis.from_url(redis_url) for _ in range(3)]
+        clients = [connect_redis(redis_url) for _ in range(3)]
         keyspace = Keyspace(prefix, "1")
         stores = {
             name: RedisReadModel(client, keyspace)
@@ -643,9 +654,9 @@ async def test_a_stale_write_is_not_copied_into_an_eap_organization(
         stalled.set()
         await resume.wait()
 
-    redis_a, redis_b = Redis.from_url(redis_url), Redis.from_url(redis_url)
+    redis_a, redis_b = connect_redis(redis_url), connect_redis(redis_url)
     worker_a = RedisReadModel(redis_a, keyspace)
-    worker_b = RedisReadModel(cast(Redis, PipelineHook(redis_b, 2, stall)), keyspace)
+    worker_b = RedisReadModel(cast(RedisClient, PipelineHook(redis_b, 2, stall)), keyspace)
     try:
         await worker_a.load_scripts()  # else b's first pipeline fails with NOSCRIPT and reruns
         b = asyncio.create_task(worker_b.apply(changes_of([meeting(10, 2), eap_linked(1, 2)])))
@@ -689,10 +700,10 @@ async def test_a_batch_cut_short_by_a_crash_and_applied_again_gives_the_referenc
         raise RedisConnectionError("the worker lost Redis")
 
     changes = changes_of(CRASH_HISTORY)
-    redis = Redis.from_url(redis_url)
+    redis = connect_redis(redis_url)
     model = RedisModel(redis, namespace)
     crashing = RedisReadModel(
-        cast(Redis, PipelineHook(redis, crash_before_step, crash)), model.keyspace
+        cast(RedisClient, PipelineHook(redis, crash_before_step, crash)), model.keyspace
     )
     try:
         await model.store.load_scripts()  # else the first pipeline fails with NOSCRIPT and reruns
@@ -708,13 +719,47 @@ async def test_a_batch_cut_short_by_a_crash_and_applied_again_gives_the_referenc
         await redis.aclose()
 
 
+@pytest.mark.parametrize("earlier", [[], [meeting(9, 2, name="v1")]], ids=["first", "update"])
+async def test_a_snapshot_cut_short_before_the_lists_is_written_by_its_redelivery(
+    redis_url: str, namespace: str, earlier: list[Event]
+) -> None:
+    """The lists hold the only copy of a document: a registration applied between
+    a crash and the redelivery must neither lose it nor count into an older one."""
+
+    async def crash() -> None:
+        raise RedisConnectionError("the worker lost Redis")
+
+    cut_short = changes_of(
+        [meeting(9, 2, version=2, name="v2", event=updated), registration_created(1, 9, 100)]
+    )
+    between = changes_of([registration_created(2, 9, 101)])
+    redis = connect_redis(redis_url)
+    model = RedisModel(redis, namespace)
+    crashing = RedisReadModel(cast(RedisClient, PipelineHook(redis, 2, crash)), model.keyspace)
+    try:
+        await model.serve()
+        await model.apply(changes_of([eap_linked(1, 2), *earlier]))
+        with pytest.raises(RedisConnectionError):
+            await crashing.apply(cut_short)  # step 1 applied, the lists untouched
+        await model.apply(between)  # another worker, before the redelivery
+        await model.apply(cut_short)  # redelivered
+
+        everything = changes_of([eap_linked(1, 2), *earlier]) + cut_short + between
+        assert await observe(model) == await reference(everything)
+        _total, [document] = await model.page(1, BEFORE)
+        assert (document["name"], document["registered_attendees"]) == ("v2", 2)
+    finally:
+        await delete_keys(redis, namespace)
+        await redis.aclose()
+
+
 # -- pruning and bounded memory -------------------------------------------------
 
 
 class TestRedisMemoryIsBounded:
     @pytest.fixture
-    async def redis(self, redis_url: str, namespace: str) -> AsyncIterator[Redis]:
-        redis = Redis.from_url(redis_url)
+    async def redis(self, redis_url: str, namespace: str) -> AsyncIterator[RedisClient]:
+        redis = connect_redis(redis_url)
         try:
             yield redis
         finally:
@@ -722,7 +767,7 @@ class TestRedisMemoryIsBounded:
             await redis.aclose()
 
     async def test_prune_removes_ended_meetings_from_lists_copies_and_documents(
-        self, redis: Redis, namespace: str
+        self, redis: RedisClient, namespace: str
     ) -> None:
         model = await RedisModel(redis, namespace).serve()
         await model.apply(
@@ -756,7 +801,7 @@ class TestRedisMemoryIsBounded:
         assert await ids(model, 1, now) == [2]
 
     async def test_prune_forgets_tombstones_after_their_retention(
-        self, redis: Redis, namespace: str
+        self, redis: RedisClient, namespace: str
     ) -> None:
         keyspace = Keyspace(namespace, "1")
         model = RedisModel(redis, namespace, RedisReadModel(redis, keyspace, clock=lambda: T))
@@ -778,7 +823,7 @@ class TestRedisMemoryIsBounded:
         assert await redis.hlen(keys.doc) == 0
 
     async def test_a_canceled_meeting_keeps_no_registrations_and_its_state_expires(
-        self, redis: Redis, namespace: str
+        self, redis: RedisClient, namespace: str
     ) -> None:
         now = wall_clock_ms()
         model = await RedisModel(
@@ -794,32 +839,32 @@ class TestRedisMemoryIsBounded:
                 ]
             )
         )
-        keys = model.keyspace.meeting(1)
-        ended_retention = Retention().ended_ms
-        for key in (keys.state, keys.regs, keys.users):
-            assert await redis.pexpiretime(key) == end + ended_retention, key
+        state = model.keyspace.meeting(1).state
+        assert await redis.pexpiretime(state) == end + Retention().ended_ms
+        assert await redis.hlen(state) > 8  # the registrations are in it
 
         await model.apply(changes_of([canceled(1, 1, version=2)]))
 
-        assert await redis.exists(keys.regs, keys.users) == 0
-        assert await redis.pexpiretime(keys.state) == end + Retention().tombstone_ms
+        assert sorted(await redis.hkeys(state)) == [b"en", b"org", b"rev", b"term", b"v", b"was"]
+        assert await redis.pexpiretime(state) == end + Retention().tombstone_ms
         assert await ids(model, 1, BEFORE) == []
 
     async def test_registrations_waiting_for_a_snapshot_expire(
-        self, redis: Redis, namespace: str
+        self, redis: RedisClient, namespace: str
     ) -> None:
         now = wall_clock_ms()
         store = RedisReadModel(redis, Keyspace(namespace, "1"), clock=lambda: now)
         await store.apply(changes_of([registration_created(1, 1, 100)]))
 
-        keys = store.keyspace.meeting(1)
-        for key in (keys.state, keys.regs, keys.users):
-            assert await redis.pexpiretime(key) == now + Retention().pending_ms, key
+        state = store.keyspace.meeting(1).state
+        rev = str(now * 1000).encode()
+        assert await redis.hgetall(state) == {b"1": b"100", b"u100": b"1", b"rev": rev}
+        assert await redis.pexpiretime(state) == now + Retention().pending_ms
 
 
 async def test_a_redis_that_forgot_the_scripts_gets_them_again(redis_server: Any) -> None:
     """After a restart or SCRIPT FLUSH, applying and pruning load the scripts again."""
-    redis = Redis.from_url(redis_server.url)
+    redis = connect_redis(redis_server.url)
     try:
         model = await RedisModel(redis, "forgetful").serve()
         await model.apply(changes_of([meeting(1, 1, hour=0), meeting(2, 1, hour=2)]))

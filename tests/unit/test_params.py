@@ -153,6 +153,11 @@ def test_very_long_numbers_follow_the_same_rules(
         ("Token abc", None),
         ("Bearerabc", None),
         ("abc", None),
+        # Only SP and HTAB separate: other bytes of a header are the token's.
+        ("Bearer\xa0abc", None),
+        ("Bearer\x85abc", None),
+        ("Bearer abc\xa0", "abc\xa0"),
+        ("\xa0Bearer abc", None),
     ],
 )
 def test_bearer_token(header: str | None, token: str | None) -> None:
