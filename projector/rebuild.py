@@ -28,7 +28,7 @@ from typing import Any
 
 from aiokafka import TopicPartition
 from redis.asyncio.lock import Lock
-from redis.exceptions import LockError
+from redis.exceptions import LockError, LockNotOwnedError
 from redis.typing import EncodableT, FieldT
 
 from projector.connections import RedisClient, connect_redis
@@ -141,7 +141,14 @@ async def held(lock: Lock) -> AsyncIterator[None]:
     async def renew() -> None:
         while True:
             await asyncio.sleep(interval)
-            await lock.reacquire()
+            try:
+                await lock.reacquire()
+            except LockNotOwnedError:
+                # The loop was too busy to renew in time (an overloaded machine):
+                # the lock lapsed. Carry on only if no other rebuild took it.
+                if not await lock.acquire(blocking=False):
+                    raise
+                logger.warning("the rebuild lock lapsed and was taken again")
 
     async with asyncio.TaskGroup() as group:
         renewing = group.create_task(renew())
