@@ -70,7 +70,7 @@ def tracker_of(
     client (a cluster) it stays off.
     """
     cache = None
-    if settings.cache and type(redis) is Redis:
+    if settings.cache and isinstance(redis, Redis):
         cache = AnswerCache(settings.cache_max_entries, settings.cache_max_bytes)
     if cache is None and limiter is None:
         return None
@@ -103,7 +103,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         redis = connect(settings)
         # One pipelined connection for the page scripts (single node only).
         fast = None
-        if type(redis) is Redis:
+        if isinstance(redis, Redis):
             fast = PipelinedConnection(settings.redis_url, settings.redis_timeout_s)
         reader = RedisPageReader(redis, settings.key_prefix, fast)
         app.state.reader = reader

@@ -26,7 +26,29 @@ _running: set["ChildProcess"] = set()
 _write_lock = threading.Lock()
 
 
-class ChildProcess:
+class Started:
+    """``start()`` on entering a ``with`` block, ``stop()`` on leaving it."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> object:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class ChildProcess(Started):
     """A command run in a new session, so that it and its children form one group.
 
     Its output (stdout and stderr together) goes to ``output``: appended to a
@@ -108,18 +130,6 @@ class ChildProcess:
         if self._popen is not None and self._popen.poll() is None:
             self._signal_group(signal.SIGKILL)
             self._popen.wait(KILL_TIMEOUT)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def last_lines(self, count: int = 20) -> list[str]:
         """The last lines of output, read back from the log file or kept while forwarding."""

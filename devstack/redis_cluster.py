@@ -13,13 +13,12 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import redis
 
 from devstack.errors import BinaryNotFoundError, ServiceStartError
 from devstack.ports import LOOPBACK, is_port_free
+from devstack.process import Started
 from devstack.redis import RedisServer
 
 BUS_PORT_OFFSET = 10_000
@@ -58,7 +57,7 @@ class RedisClusterNode(RedisServer):
         ]
 
 
-class LocalRedisCluster:
+class LocalRedisCluster(Started):
     """``primaries`` nodes sharing the 16384 slots, no replicas."""
 
     def __init__(self, log_dir: Path, primaries: int = 3, ready_timeout: float = 30.0) -> None:
@@ -129,15 +128,3 @@ class LocalRedisCluster:
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()

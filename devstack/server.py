@@ -5,12 +5,10 @@ import tempfile
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 from devstack.errors import ServiceStartError
 from devstack.ports import LOOPBACK, free_port, is_port_free
-from devstack.process import ChildProcess
+from devstack.process import ChildProcess, Started
 
 logger = logging.getLogger(__name__)
 
@@ -18,7 +16,7 @@ POLL_INTERVAL = 0.05
 """Seconds between two readiness probes."""
 
 
-class EmbeddedServer(ABC):
+class EmbeddedServer(Started, ABC):
     """Start, stop and restart a server on a fixed port; a context manager too.
 
     Subclasses name the server, give its command line and say whether it answers.
@@ -112,18 +110,6 @@ class EmbeddedServer(ABC):
         """Stop and start again on the same port."""
         self.stop()
         self.start()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _wait_until_answering(self, process: ChildProcess) -> None:
         deadline = time.monotonic() + self.start_timeout

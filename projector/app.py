@@ -15,7 +15,9 @@ rebuilds by itself: ``projector/recovery.py``), and a task that serves
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import weakref
 from typing import Any
 
 import faust
@@ -27,7 +29,7 @@ from projector.generations import Generations, ReadModelLost
 from projector.health import HeartbeatWriter, WorkerHealth, worker_id
 from projector.metrics import MetricsServer, PrometheusObserver, measure_lag
 from projector.offsets import group_has_committed
-from projector.pipeline import Pipeline
+from projector.pipeline import Pipeline, Prepared
 from projector.records import Record
 from projector.recovery import SelfRebuild
 from projector.retry import retry_forever
@@ -107,7 +109,36 @@ def to_record(event: Any) -> Record:
     )
 
 
-def create_app(settings: ProjectorSettings) -> faust.App:
+_fetch_waits: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+
+
+def _let_apps_set_the_fetch_wait() -> None:
+    """Faust fixes its consumer's ``fetch_max_wait_ms`` at 1500; use each app's own.
+
+    A broker that answers a fetch only when the wait is over, not as soon as a
+    record arrives (Tansu does), adds up to that wait to every event's latency.
+    The consumer reads the attribute when it starts, just after this.
+    """
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+    original = AIOKafkaConsumerThread._create_worker_consumer
+    if getattr(original, "sets_fetch_wait", False):
+        return
+
+    def create(self: AIOKafkaConsumerThread, transport: Any) -> Any:
+        consumer = original(self, transport)
+        wait = _fetch_waits.get(self.app)
+        if wait is not None:
+            consumer._fetch_max_wait_ms = wait
+        return consumer
+
+    create.sets_fetch_wait = True  # type: ignore[attr-defined]
+    AIOKafkaConsumerThread._create_worker_consumer = create  # type: ignore[method-assign]
+
+
+def faust_app(settings: ProjectorSettings) -> faust.App:
+    """The Faust app with the worker's settings, no agent yet (``bench/`` reuses it)."""
+    _let_apps_set_the_fetch_wait()
     brokers = ";".join(
         f"kafka://{server}" for server in settings.kafka_bootstrap_servers.split(",")
     )
@@ -134,6 +165,12 @@ def create_app(settings: ProjectorSettings) -> faust.App:
         datadir=settings.data_dir,
         web_enabled=False,
     )
+    _fetch_waits[app] = settings.fetch_max_wait_ms
+    return app
+
+
+def create_app(settings: ProjectorSettings) -> faust.App:
+    app = faust_app(settings)
     topics = app.topic(*settings.topics.names(), key_type=bytes, value_type=bytes)
     health = WorkerHealth(settings.stall_after_s)
     resources = Resources(settings, health)
@@ -141,14 +178,30 @@ def create_app(settings: ProjectorSettings) -> faust.App:
     @app.agent(topics, concurrency=1, name="project")
     async def project(stream: faust.StreamT[bytes]) -> None:
         await retry_forever(resources.start, "connecting to Redis and Kafka")
+
+        async def write(prepared: Prepared, batch: list[Any]) -> None:
+            await resources.pipeline.write(prepared)
+            for event in batch:
+                await stream.ack(event)
+
+        # A batch is written (then acknowledged) by a task of its own, so that
+        # Faust gathers the next batch, and it is decoded, while Redis applies
+        # this one; batches are written one at a time, in order. Faust holds
+        # its stream while this loop's body runs: the body must stay short.
+        writing: asyncio.Task[None] | None = None
         try:
             async for batch in stream.noack_take(  # type: ignore[attr-defined]
                 settings.batch_size, settings.batch_within_s
             ):
-                await resources.pipeline.process([to_record(event) for event in batch])
-                for event in batch:
-                    await stream.ack(event)
+                prepared = await resources.pipeline.prepare([to_record(e) for e in batch])
+                if writing is not None:
+                    await writing
+                writing = asyncio.create_task(write(prepared, batch))
         finally:
+            if writing is not None and not writing.done():
+                writing.cancel()  # not acknowledged: redelivered
+                with contextlib.suppress(asyncio.CancelledError):
+                    await writing
             await resources.stop()
 
     @app.timer(interval=settings.prune_interval_s)  # type: ignore[untyped-decorator]

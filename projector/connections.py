@@ -36,6 +36,8 @@ from redis.asyncio.connection import SSLConnection, parse_url
 from redis.exceptions import MaxConnectionsError
 from redis.typing import EncodableT, KeyT
 
+from projector.resp import LeanRedis
+
 RedisClient = Redis | RedisCluster
 """Every module that talks to Redis takes either client."""
 
@@ -164,7 +166,9 @@ def connect_redis(
         pool = BlockingConnectionPool.from_url(
             url, max_connections=max_connections, timeout=timeout, **timeouts
         )
-        return Redis.from_pool(pool)  # the client owns the pool and closes it
+        # The client owns the pool and closes it; its non-transactional
+        # pipelines are the lean ones of ``projector.resp``.
+        return LeanRedis.from_pool(pool)
     parsed = parse_cluster_url(url)
     return BoundedRedisCluster(
         startup_nodes=[ClusterNode(host, port) for host, port in parsed.nodes],

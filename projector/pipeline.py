@@ -1,8 +1,9 @@
 """The projector's pipeline for a batch of records: decode, project, apply.
 
-``process`` never raises (but for cancellation): a record that cannot be used
-goes to its dead-letter topic, and a Redis failure is retried until the batch
-is applied. So the caller may acknowledge a batch as soon as it returns.
+``process`` (``prepare``, then ``write``) never raises (but for cancellation):
+a record that cannot be used goes to its dead-letter topic, and a Redis
+failure is retried until the batch is applied. So the caller may acknowledge a
+batch as soon as it returns.
 
 What happens is told to an ``Observer`` (the worker's metrics and health; by
 default nobody).
@@ -13,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from events.errors import InvalidEvent
@@ -83,6 +85,15 @@ def decode_record(record: Record) -> Change:
     return project(event_of(record))
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A batch decoded and projected, its unusable records dead-lettered."""
+
+    records: Sequence[Record]
+    changes: list[Change]
+    event_types: list[str]
+
+
 class Pipeline:
     def __init__(
         self, targets: Writers, dead_letters: DeadLetters, observer: Observer | None = None
@@ -92,6 +103,14 @@ class Pipeline:
         self.observer = observer or Unobserved()
 
     async def process(self, records: Sequence[Record]) -> None:
+        await self.write(await self.prepare(records))
+
+    async def prepare(self, records: Sequence[Record]) -> Prepared:
+        """Decode and project a batch; dead-letter what cannot be used.
+
+        CPU only, but for dead letters: a caller may prepare a batch while the
+        one before it is being written.
+        """
         changes: list[Change] = []
         event_types: list[str] = []
         for record in records:
@@ -104,9 +123,14 @@ class Pipeline:
             except Exception as exc:  # a bug in projecting: keep the event, go on
                 logger.exception("cannot project %s", record.coordinates)
                 await self.reject(record, f"cannot project: {exc!r}", "projection_error")
+        return Prepared(records, changes, event_types)
+
+    async def write(self, prepared: Prepared) -> None:
+        """Apply a prepared batch, retrying until it is applied."""
+        changes = prepared.changes
         started = time.perf_counter()
         await retry_forever(lambda: self.apply(changes), f"applying {len(changes)} changes")
-        self.observer.applied(records, event_types, time.perf_counter() - started)
+        self.observer.applied(prepared.records, prepared.event_types, time.perf_counter() - started)
 
     async def apply(self, changes: Sequence[Change]) -> None:
         try:

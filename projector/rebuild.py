@@ -28,13 +28,13 @@ from typing import Any
 
 from aiokafka import TopicPartition
 from redis.asyncio.lock import Lock
-from redis.exceptions import LockError
+from redis.exceptions import LockError, LockNotOwnedError
 from redis.typing import EncodableT, FieldT
 
 from projector.connections import RedisClient, connect_redis
 from projector.keys import Control, as_text
 from projector.offsets import log_end_offsets
-from projector.pipeline import OneWriter, Pipeline
+from projector.pipeline import OneWriter, Pipeline, Prepared
 from projector.progress import Progress
 from projector.records import Record
 from projector.replay import read_records
@@ -141,7 +141,14 @@ async def held(lock: Lock) -> AsyncIterator[None]:
     async def renew() -> None:
         while True:
             await asyncio.sleep(interval)
-            await lock.reacquire()
+            try:
+                await lock.reacquire()
+            except LockNotOwnedError:
+                # The loop was too busy to renew in time (an overloaded machine):
+                # the lock lapsed. Carry on only if no other rebuild took it.
+                if not await lock.acquire(blocking=False):
+                    raise
+                logger.warning("the rebuild lock lapsed and was taken again")
 
     async with asyncio.TaskGroup() as group:
         renewing = group.create_task(renew())
@@ -222,17 +229,51 @@ async def replay(
     control: Control,
     settings: ProjectorSettings,
 ) -> None:
-    """Apply every record from each partition's position up to its target."""
+    """Apply every record from each partition's position up to its target.
+
+    While one batch is written to Redis, the next is read and prepared
+    (decoded, projected): Redis runs the scripts as Python decodes. Batches are
+    written one at a time, in order, and the positions are saved after each.
+    """
     progress = Progress(plan.total, done=plan.done)
     batches = read_records(
         settings.kafka_bootstrap_servers, plan.targets, plan.positions, settings.rebuild_batch_size
     )
-    async for records, positions in batches:
-        await pipeline.process(records)
+
+    async def write(prepared: Prepared, positions: dict[TopicPartition, int]) -> None:
+        await pipeline.write(prepared)
         plan.positions.update(positions)
         await redis.hset(control.rebuild_progress, mapping=plan.fields())
-        progress.advance(len(records))
+        progress.advance(len(prepared.records))
+
+    writing: asyncio.Task[None] | None = None
+    try:
+        async for records, positions in batches:
+            prepared = await prepare_in_steps(pipeline, records)
+            if writing is not None:
+                await writing
+            writing = asyncio.create_task(write(prepared, positions))
+        if writing is not None:
+            await writing
+    finally:
+        if writing is not None and not writing.done():
+            writing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writing
     progress.finish()
+
+
+async def prepare_in_steps(pipeline: Pipeline, records: list[Record], step: int = 1000) -> Prepared:
+    """``pipeline.prepare(records)``, letting the batch being written go on between steps."""
+    parts = []
+    for begin in range(0, len(records), step):
+        parts.append(await pipeline.prepare(records[begin : begin + step]))
+        await asyncio.sleep(0)
+    return Prepared(
+        records,
+        [change for part in parts for change in part.changes],
+        [kind for part in parts for kind in part.event_types],
+    )
 
 
 SWAP = """#!lua

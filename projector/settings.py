@@ -30,6 +30,12 @@ class ProjectorSettings(BaseSettings):
     replication_factor: int = Field(1, ge=1)
     batch_size: int = Field(2000, ge=1)
     batch_within_s: float = Field(0.05, gt=0)
+    fetch_max_wait_ms: int = Field(
+        1500,
+        ge=0,
+        description="longest the broker may hold a fetch for records (Faust's own value); "
+        "Tansu holds it that long even when records arrive: lower it for freshness there",
+    )
     prune_interval_s: float = Field(60.0, gt=0)
     session_timeout_s: float = Field(10.0, gt=0)
     heartbeat_interval_s: float = Field(1.0, gt=0)

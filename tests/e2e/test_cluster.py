@@ -23,7 +23,7 @@ from tests.histories import random_history
 from tests.system import System
 
 TOKEN = "cluster-token"
-FAST = {"PROJECTOR_REBUILD_LOCK_TTL_S": "2", "PROJECTOR_GENERATION_GRACE_S": "1"}
+FAST = {"PROJECTOR_REBUILD_LOCK_TTL_S": "5", "PROJECTOR_GENERATION_GRACE_S": "1"}
 MEMBERS = range(1, 31)  # random_history's users (leaders are 1..7)
 
 

@@ -22,7 +22,8 @@ from tests.histories import random_history
 from tests.system import System
 
 TOKEN = "ops-token"
-FAST = {"PROJECTOR_REBUILD_LOCK_TTL_S": "2", "PROJECTOR_GENERATION_GRACE_S": "2"}
+LOCK_TTL_S = 4  # short, for the tests that wait for a dead rebuild's lock to expire
+FAST = {"PROJECTOR_REBUILD_LOCK_TTL_S": str(LOCK_TTL_S), "PROJECTOR_GENERATION_GRACE_S": "2"}
 
 
 def reference_of(events: list[dict[str, Any]]) -> InMemoryReadModel:
@@ -145,7 +146,7 @@ async def test_a_killed_rebuild_holds_off_others_then_resumes(system: System) ->
     status, output = system.run("projector", "rebuild", **FAST)
     assert status == 1 and "another rebuild is running" in output
 
-    await asyncio.sleep(2.5)  # the dead rebuild's lock expires
+    await asyncio.sleep(LOCK_TTL_S + 0.5)  # the dead rebuild's lock expires
     status, output = system.run("projector", "rebuild", **FAST)
     assert status == 0, output
     resumed = re.search(r"resuming the rebuild of generation 2 at (\d+) of", output)
@@ -167,7 +168,7 @@ async def test_an_aborted_rebuild_leaves_the_served_generation_alone(system: Sys
     )
     await wait_for_progress(system, 2_000)
     rebuild.kill()
-    await asyncio.sleep(2.5)
+    await asyncio.sleep(LOCK_TTL_S + 0.5)
 
     status, output = system.run("projector", "rebuild", "--abort", **FAST)
 

@@ -1,0 +1,183 @@
+"""The lean pipelines of ``projector.resp`` against a real Redis.
+
+The read model's whole contract and its laws run through them, and their
+replies and errors are redis-py's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, ResponseError
+
+from projector.connections import connect_redis
+from projector.resp import LeanPipeline, LeanRedis, pack
+from tests.builders import Event
+from tests.integration.helpers import RedisModel, changes_of, fresh_prefix
+from tests.integration.test_store import (
+    LAWS,
+    ReadModelContract,
+    delete_keys,
+    deliveries,
+    histories,
+    observe,
+    reference,
+)
+
+
+class TestLeanRedisReadModel(ReadModelContract):
+    @pytest.fixture
+    async def model(self, redis_url: str, namespace: str) -> AsyncIterator[RedisModel]:
+        redis = LeanRedis.from_url(redis_url)
+        try:
+            yield await RedisModel(redis, namespace).serve()
+        finally:
+            await delete_keys(redis, namespace)
+            await redis.aclose()
+
+
+@LAWS
+@given(data=st.data(), events=histories())
+def test_any_batching_through_lean_pipelines_gives_the_reference_pages(
+    redis_url: str, data: st.DataObject, events: list[Event]
+) -> None:
+    changes = changes_of(events)
+    batches = data.draw(deliveries(changes), label="batches")
+
+    async def run() -> None:
+        prefix = fresh_prefix()
+        redis = LeanRedis.from_url(redis_url)
+        try:
+            model = await RedisModel(redis, prefix).serve()
+            for batch in batches:
+                await model.apply(batch)
+            assert await observe(model) == await reference(changes)
+        finally:
+            await delete_keys(redis, prefix)
+            await redis.aclose()
+
+    asyncio.run(run())
+
+
+def queue(pipe: Any, namespace: str) -> None:
+    pipe.set(f"{namespace}:s", "value")
+    pipe.get(f"{namespace}:s")
+    pipe.hset(f"{namespace}:h", mapping={"a": 1, "b": b"\x00\xff"})
+    pipe.hgetall(f"{namespace}:h")
+    pipe.sadd(f"{namespace}:set", 1, 2, 2)
+    pipe.smembers(f"{namespace}:set")
+    pipe.exists(f"{namespace}:s", f"{namespace}:none")
+    pipe.eval("return {1, 'two', {3}}", 0)
+    pipe.incrbyfloat(f"{namespace}:f", 1.5)
+    pipe.get(f"{namespace}:none")
+
+
+@pytest.mark.parametrize("query", ["", "?protocol=2"], ids=["resp3", "resp2"])
+async def test_replies_are_redis_pys_own(redis_url: str, namespace: str, query: str) -> None:
+    lean, plain = LeanRedis.from_url(redis_url + query), Redis.from_url(redis_url + query)
+    try:
+        lean_pipe = lean.pipeline(transaction=False)
+        assert isinstance(lean_pipe, LeanPipeline)
+        queue(lean_pipe, f"{namespace}:lean")
+        plain_pipe = plain.pipeline(transaction=False)
+        queue(plain_pipe, f"{namespace}:plain")
+
+        assert await lean_pipe.execute() == await plain_pipe.execute()
+        assert len(lean_pipe) == 0  # executing empties it
+        assert await lean_pipe.execute() == []
+    finally:
+        await delete_keys(plain, namespace)
+        await lean.aclose()
+        await plain.aclose()
+
+
+async def test_an_error_reply_raises_as_in_redis_py_after_every_reply(
+    redis_url: str, namespace: str
+) -> None:
+    redis = LeanRedis.from_url(redis_url)
+    try:
+        pipe = redis.pipeline(transaction=False)
+        pipe.evalsha("0" * 40, 0)
+        pipe.set(f"{namespace}:after", "written")
+        with pytest.raises(NoScriptError, match="Command # 1"):
+            await pipe.execute()
+
+        pipe.set(f"{namespace}:list", "x")
+        pipe.lpush(f"{namespace}:list", "y")
+        pipe.get(f"{namespace}:list")
+        replies = await pipe.execute(raise_on_error=False)
+        assert replies[0] is True and replies[2] == b"x"
+        assert isinstance(replies[1], ResponseError) and "WRONGTYPE" in str(replies[1])
+
+        # The connection is still in step: the next replies are the right ones.
+        pipe.get(f"{namespace}:after")
+        pipe.echo("next")
+        assert await pipe.execute() == [b"written", b"next"]
+    finally:
+        await delete_keys(redis, namespace)
+        await redis.aclose()
+
+
+async def test_it_talks_to_the_database_the_url_names(redis_url: str, namespace: str) -> None:
+    url = redis_url.rsplit("/", 1)[0] + "/5"
+    lean, db5 = LeanRedis.from_url(url), Redis.from_url(url)
+    try:
+        pipe = lean.pipeline(transaction=False)
+        pipe.set(f"{namespace}:db", "five")
+        await pipe.execute()
+        assert await db5.get(f"{namespace}:db") == b"five"
+    finally:
+        await db5.delete(f"{namespace}:db")
+        await lean.aclose()
+        await db5.aclose()
+
+
+async def test_transactions_and_decoded_clients_keep_redis_pys_pipeline(redis_url: str) -> None:
+    lean = connect_redis(redis_url)
+    decoded = LeanRedis.from_url(redis_url, decode_responses=True)
+    try:
+        assert isinstance(lean, LeanRedis)
+        assert not isinstance(lean.pipeline(transaction=True), LeanPipeline)
+        assert not isinstance(decoded.pipeline(transaction=False), LeanPipeline)
+    finally:
+        await lean.aclose()
+        await decoded.aclose()
+
+
+def test_pack_is_resp() -> None:
+    assert pack([["SET", b"k\r\n", 12], ["EVALSHA", "sha", 0, 1.5]]) == (
+        b"*3\r\n$3\r\nSET\r\n$3\r\nk\r\n\r\n$2\r\n12\r\n"
+        b"*4\r\n$7\r\nEVALSHA\r\n$3\r\nsha\r\n$1\r\n0\r\n$3\r\n1.5\r\n"
+    )
+    with pytest.raises(TypeError, match="cannot send"):
+        pack([["SET", "k", None]])
+
+
+async def test_a_lost_server_raises_redis_pys_error_then_it_reconnects(redis_server: Any) -> None:
+    redis = LeanRedis.from_url(redis_server.url)
+    try:
+        pipe = redis.pipeline(transaction=False)
+        pipe.set("k", 1)
+        assert await pipe.execute() == [True]
+
+        redis_server.stop()
+        pipe.set("k", 2)
+        with pytest.raises(RedisConnectionError):
+            await pipe.execute()  # the link it had is dead
+        pipe.set("k", 2)
+        with pytest.raises(RedisConnectionError):
+            await pipe.execute()  # and no new one can be made
+
+        redis_server.start()
+        pipe.set("k", 3)
+        pipe.get("k")
+        assert await pipe.execute() == [True, b"3"]
+    finally:
+        await redis.aclose()
