@@ -27,15 +27,12 @@ from redis import exceptions as rx
 from redis.asyncio.connection import SSLConnection, parse_url
 
 from projector.connections import single_node_url
+from projector.resp import pack
 
 
 def encode(*parts: str | bytes | int) -> bytes:
     """A command in RESP."""
-    chunks = [b"*%d\r\n" % len(parts)]
-    for part in parts:
-        data = part if isinstance(part, bytes) else str(part).encode()
-        chunks.append(b"$%d\r\n%b\r\n" % (len(data), data))
-    return b"".join(chunks)
+    return pack((parts,))
 
 
 async def open_connection(

@@ -2,9 +2,9 @@
 
 The connection (plain RESP2 over asyncio streams, parsed by hiredis):
 
-1. reads the served generation ``G`` (``<prefix>:current``);
+1. reads the served generation ``G`` (``<prefix>:{control}:current``);
 2. turns on client-side caching invalidation in broadcasting mode, redirected
-   to itself, for the prefixes ``<prefix>:current`` and ``<prefix>:G:{o``
+   to itself, for the prefixes ``<prefix>:{control}:current`` and ``<prefix>:G:{o``
    (every key of every organization of the served generation, nothing else:
    not the meetings' state, not a rebuild's new generation);
 3. subscribes to ``__redis__:invalidate`` and to the extra channels asked for
