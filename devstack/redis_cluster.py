@@ -125,6 +125,15 @@ class LocalRedisCluster(Started):
             and str(info.get("cluster_known_nodes")) == str(len(self.nodes))
         )
 
+    def keys_per_node(self, match: str) -> list[int]:
+        """How many keys match on each node, counted with a plain client per node
+        (not through a cluster client)."""
+        counts = []
+        for node in self.nodes:
+            with redis.Redis(node.host, node.port, socket_timeout=5) as client:
+                counts.append(sum(1 for _ in client.scan_iter(match=match, count=1000)))
+        return counts
+
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from redis.asyncio import Redis
 
 from devstack.redis_cluster import LocalRedisCluster
 from events.models import decode_event
@@ -65,17 +64,6 @@ def assert_answers_match(
             assert body["total_items"] == page.total_items
 
 
-async def keys_on_each_primary(cluster: LocalRedisCluster, match: str) -> list[int]:
-    counts = []
-    for node in cluster.nodes:
-        client = Redis(host=node.host, port=node.port)
-        try:
-            counts.append(len([k async for k in client.scan_iter(match=match, count=1000)]))
-        finally:
-            await client.aclose()
-    return counts
-
-
 async def test_projector_api_and_rebuild_on_a_cluster_give_the_reference_answers(
     cluster_system: System, redis_cluster: LocalRedisCluster
 ) -> None:
@@ -99,7 +87,7 @@ async def test_projector_api_and_rebuild_on_a_cluster_give_the_reference_answers
     await system.wait_caught_up()
     reference = reference_of(history)
     assert_answers_match(system, reference, organizations)
-    generation_1 = await keys_on_each_primary(redis_cluster, f"{system.namespace}:1:*")
+    generation_1 = redis_cluster.keys_per_node(f"{system.namespace}:1:*")
     assert all(generation_1), generation_1
 
     status, output = system.run("projector", "rebuild", **FAST)
@@ -107,7 +95,7 @@ async def test_projector_api_and_rebuild_on_a_cluster_give_the_reference_answers
     assert status == 0, output
     assert "generation 2 is served" in output
     assert f"generation 1 deleted ({sum(generation_1):,} keys)" in output
-    assert await keys_on_each_primary(redis_cluster, f"{system.namespace}:1:*") == [0, 0, 0]
+    assert redis_cluster.keys_per_node(f"{system.namespace}:1:*") == [0, 0, 0]
     assert_answers_match(system, reference, organizations)
 
     shown = await system.projector("status", "--json")

@@ -74,18 +74,6 @@ def on_another_primary(cluster: RedisCluster, prefix: str, org: int, candidates:
     return next(c for c in candidates if primary_of(cluster, keyspace.org(c).start) != home)
 
 
-async def keys_per_primary(redis_cluster: LocalRedisCluster, match: str) -> list[int]:
-    """Counted on each node with a plain client, not through the cluster client."""
-    counts = []
-    for node in redis_cluster.nodes:
-        client = Redis(host=node.host, port=node.port)
-        try:
-            counts.append(len([k async for k in client.scan_iter(match=match, count=1000)]))
-        finally:
-            await client.aclose()
-    return counts
-
-
 # -- the API --------------------------------------------------------------------
 
 
@@ -149,7 +137,7 @@ async def test_a_swap_and_the_clean_up_of_old_generations_cover_every_primary(
     await cluster.hset(control.rebuild_progress, mapping={"generation": "2"})
     for org in range(1, 13):  # strays of a generation neither served nor built
         await cluster.set(f"{namespace}:7:{{o{org}}}:start", "stray")
-    old_keys = await keys_per_primary(redis_cluster, f"{namespace}:1:*")
+    old_keys = redis_cluster.keys_per_node(f"{namespace}:1:*")
     assert all(old_keys), old_keys  # generation 1 is spread over every primary
 
     assert await swap(cluster, control, "2") == "1"
@@ -160,9 +148,9 @@ async def test_a_swap_and_the_clean_up_of_old_generations_cover_every_primary(
         await swap(cluster, control, "2")  # no longer being built
     assert await delete_generation(cluster, control, "1") == sum(old_keys)
     assert await delete_other_generations(cluster, control, keep="2") == 12
-    assert await keys_per_primary(redis_cluster, f"{namespace}:1:*") == [0, 0, 0]
-    assert await keys_per_primary(redis_cluster, f"{namespace}:7:*") == [0, 0, 0]
-    assert all(await keys_per_primary(redis_cluster, f"{namespace}:2:*"))
+    assert redis_cluster.keys_per_node(f"{namespace}:1:*") == [0, 0, 0]
+    assert redis_cluster.keys_per_node(f"{namespace}:7:*") == [0, 0, 0]
+    assert all(redis_cluster.keys_per_node(f"{namespace}:2:*"))
     assert await cluster.get(control.current) == b"2"  # control keys are not a generation
 
 
