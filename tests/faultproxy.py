@@ -44,6 +44,7 @@ class FlakyProxy:
         self._call(self._close(reset=False))
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+        self._loop.close()  # else its self-pipe socket leaks into a later test
 
     def outage(self, seconds: float) -> None:
         """Reset every connection, refuse new ones for ``seconds``, then accept again."""

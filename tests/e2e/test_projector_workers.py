@@ -94,7 +94,7 @@ async def test_the_projector_killed_again_and_again_while_events_arrive_converge
     async def publish_slowly() -> None:
         for start in range(0, len(history), 1_000):
             await system.publish(history[start : start + 1_000])
-            await asyncio.sleep(1)
+            await asyncio.sleep(2)  # 60 s of arrivals: most kills land while they go on
 
     publishing = asyncio.ensure_future(publish_slowly())
     kills_while_publishing = 0
