@@ -11,6 +11,7 @@ bounded memory of the Redis model.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any, cast
 
@@ -643,10 +644,12 @@ def test_two_workers_at_once_give_the_reference_pages(
 # tests stop a worker between two of them, deterministically.
 
 
-async def test_a_stale_write_is_not_copied_into_an_eap_organization(
-    redis_url: str, namespace: str
-) -> None:
-    """Worker b stalls after step 1 of [schedule 10 in org 2, link 1 -> 2]; a cancels 10."""
+@contextlib.asynccontextmanager
+async def b_stalled_after_step_1(
+    redis_url: str, namespace: str, b_events: list[Event], a_events: list[Event]
+) -> AsyncIterator[RedisModel]:
+    """Worker b applies ``b_events`` and stalls after step 1; worker a applies
+    ``a_events`` meanwhile; then b goes on. Yields the read model served after."""
     keyspace = Keyspace(namespace, "1")
     stalled, resume = asyncio.Event(), asyncio.Event()
 
@@ -659,19 +662,27 @@ async def test_a_stale_write_is_not_copied_into_an_eap_organization(
     worker_b = RedisReadModel(cast(RedisClient, PipelineHook(redis_b, 2, stall)), keyspace)
     try:
         await worker_a.load_scripts()  # else b's first pipeline fails with NOSCRIPT and reruns
-        b = asyncio.create_task(worker_b.apply(changes_of([meeting(10, 2), eap_linked(1, 2)])))
+        b = asyncio.create_task(worker_b.apply(changes_of(b_events)))
         await asyncio.wait_for(stalled.wait(), 5)
-        await worker_a.apply(changes_of([canceled(10, 2, version=2)]))
+        await worker_a.apply(changes_of(a_events))
         resume.set()
         await b
-
-        model = await RedisModel(redis_a, namespace).serve()
-        assert await ids(model, 2, BEFORE) == []
-        assert await ids(model, 1, BEFORE) == []  # canceled: never listed again, anywhere
+        yield await RedisModel(redis_a, namespace).serve()
     finally:
         await delete_keys(redis_a, namespace)
         await redis_a.aclose()
         await redis_b.aclose()
+
+
+async def test_a_stale_write_is_not_copied_into_an_eap_organization(
+    redis_url: str, namespace: str
+) -> None:
+    """Worker b stalls after step 1 of [schedule 10 in org 2, link 1 -> 2]; a cancels 10."""
+    async with b_stalled_after_step_1(
+        redis_url, namespace, [meeting(10, 2), eap_linked(1, 2)], [canceled(10, 2, version=2)]
+    ) as model:
+        assert await ids(model, 2, BEFORE) == []
+        assert await ids(model, 1, BEFORE) == []  # canceled: never listed again, anywhere
 
 
 async def test_a_registration_applied_while_its_snapshot_is_half_written_is_counted(
@@ -682,30 +693,10 @@ async def test_a_registration_applied_while_its_snapshot_is_half_written_is_coun
     b's step 2 then writes the document it rendered before the registration:
     the write of a (a later revision) must still decide the count.
     """
-    keyspace = Keyspace(namespace, "1")
-    stalled, resume = asyncio.Event(), asyncio.Event()
-
-    async def stall() -> None:
-        stalled.set()
-        await resume.wait()
-
-    redis_a, redis_b = connect_redis(redis_url), connect_redis(redis_url)
-    worker_a = RedisReadModel(redis_a, keyspace)
-    worker_b = RedisReadModel(cast(RedisClient, PipelineHook(redis_b, 2, stall)), keyspace)
-    try:
-        await worker_a.load_scripts()
-        b = asyncio.create_task(worker_b.apply(changes_of([meeting(10, 2)])))
-        await asyncio.wait_for(stalled.wait(), 5)
-        await worker_a.apply(changes_of([registration_created(1, 10, 100)]))
-        resume.set()
-        await b
-
-        model = await RedisModel(redis_a, namespace).serve()
+    async with b_stalled_after_step_1(
+        redis_url, namespace, [meeting(10, 2)], [registration_created(1, 10, 100)]
+    ) as model:
         assert await attendees(model, 2, BEFORE) == {10: 1}
-    finally:
-        await delete_keys(redis_a, namespace)
-        await redis_a.aclose()
-        await redis_b.aclose()
 
 
 CRASH_HISTORY = [
