@@ -35,27 +35,25 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 from redis import Redis as SyncRedis
-from redis.asyncio import Redis
 
-from bench.dataset import Dataset, Shape, build_dataset, load, token_of
-from bench.memory import usage_by_kind, used_memory
-from bench.report import machine, mb, ms, table
+from bench.dataset import Dataset, Shape, build_dataset, token_of
+from bench.memory import Census, load_and_count, report
+from bench.report import machine, ms, table
 from bench.wrk import WrkResult, run_wrk
 from devstack.ports import free_port
 from devstack.process import ChildProcess
 from devstack.redis import RedisServer, find_redis_server
-from projector.keys import Keyspace
 
 PREFIX = "um"
 ROOT = Path(__file__).resolve().parents[1]
-TARGET_RATIO, TARGET_P99_RATIO, TARGET_BYTES = 0.6, 2.0, 1024
+TARGET_RATIO, TARGET_P99_RATIO = 0.6, 2.0
 VARIANTS = ("on", "off")  # API_CACHE of the two API processes measured
 
 
@@ -73,13 +71,6 @@ class Run:
     wrk: WrkResult
     cpu_s: dict[str, float]  # process -> CPU seconds spent during the run
     script_us: float  # Redis's own time per EVALSHA, 0 for none
-
-
-@dataclass(frozen=True, slots=True)
-class Memory:
-    used: dict[str, int]  # phase -> used_memory less client buffers
-    usage: Counter[tuple[str, str]]
-    keys: Counter[tuple[str, str]]
 
 
 def scenarios_of(data: Dataset) -> list[Scenario]:
@@ -120,22 +111,6 @@ def scenarios_of(data: Dataset) -> list[Scenario]:
             min(20, followed),
         ),
     ]
-
-
-async def load_and_measure(url: str, data: Dataset) -> Memory:
-    redis = Redis.from_url(url)
-    used: dict[str, int] = {}
-
-    async def after(phase: str) -> None:
-        clients = int((await redis.info("memory"))["mem_clients_normal"])
-        used[phase] = await used_memory(redis) - clients
-
-    try:
-        await load(redis, PREFIX, data, after)
-        usage, keys = await usage_by_kind(redis, Keyspace(PREFIX, "1"), apart=data.hpc_of)
-    finally:
-        await redis.aclose()
-    return Memory(used, usage, keys)
 
 
 def cpu_seconds(group: int) -> float:
@@ -292,54 +267,9 @@ def print_runs(scenarios: list[Scenario], sizes: dict[str, int], runs: dict[str,
     print(table(header, costs))
 
 
-def print_memory(data: Dataset, memory: Memory) -> None:
-    used = memory.used
-    meetings = used["meetings"] - used["empty"]
-    copies = used["links"] - used["meetings"]
-    eap_own = sum(data.meetings_of[org] for org in data.hpc_of)
-    print(
-        f"Redis memory: {data.upcoming:,} upcoming meetings in {data.shape.organizations} "
-        f"organizations over {data.shape.weeks} weeks, {len(data.series_of):,} series, "
-        f"{data.registrations:,} registrations, {len(data.tokens)} tokens; "
-        f"{len(data.hpc_of)} EAP links making {data.eap_copies:,} copies"
-    )
-    print(
-        f"  used_memory less client buffers: empty generation {mb(used['empty'])}; "
-        f"+ tokens, meetings, registrations {mb(meetings)}; + EAP links {mb(copies)}"
-    )
-    per_meeting = meetings / data.upcoming
-    print(
-        f"  per upcoming meeting, EAP copies not counted: {per_meeting:,.0f} B "
-        f"(target < {TARGET_BYTES:,} B: {'met' if per_meeting < TARGET_BYTES else 'missed'})"
-    )
-    print(f"  per EAP copy: {copies / max(1, data.eap_copies):,.0f} B")
-    listed = {
-        "meeting": data.upcoming,
-        "organization": data.upcoming - eap_own,
-        "EAP org": eap_own + data.eap_copies,
-        "global": data.upcoming,
-    }
-    rows = [
-        [
-            group,
-            kind,
-            f"{memory.keys[group, kind]:,}",
-            mb(size),
-            f"{size / max(1, listed[group]):,.0f}",
-        ]
-        for (group, kind), size in sorted(memory.usage.items(), key=lambda item: -item[1])
-    ]
-    print(
-        "  by kind of key (MEMORY USAGE ... SAMPLES 0 of every key; per meeting listed in the "
-        "group: meetings of non-EAP organizations, own meetings and copies of EAP ones):"
-    )
-    header = ["group", "kind", "keys", "size", "B per meeting"]
-    print(table(header, rows, indent="  "))
-    counted = sum(memory.usage.values())
-    print(
-        f"  MEMORY USAGE adds up to {mb(counted)} of {mb(used['links'] - used['empty'])}; "
-        "the rest is the keyspace's own hash tables and allocator rounding"
-    )
+def print_memory(data: Dataset, memory: tuple[dict[str, int], Census]) -> None:
+    print("Redis memory (bench/memory.py):")
+    print(textwrap.indent(report(data, *memory), "  "))
 
 
 def warm_up(urls: list[tuple[str, str]], args: argparse.Namespace) -> None:
@@ -435,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     began = time.monotonic()
     data = build_dataset(shape)
     with RedisServer(log_dir=logs) as redis:
-        memory = asyncio.run(load_and_measure(redis.url, data))
+        memory = asyncio.run(load_and_count(redis.url, data))
         print(f"built and loaded the read model in {time.monotonic() - began:.0f} s")
         args.redis_port = redis.port
         api_port = free_port()

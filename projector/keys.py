@@ -7,22 +7,30 @@ atomic transition touches shares a Redis Cluster hash tag:
     {o<org>}  an organization's lists, documents and tokens (one request)
     {m<id>}   a meeting's state and registrations (one meeting transition)
 
+A meeting's ``member`` in every list is its id's digits after a letter for
+their number (``e12345``): short, and sorted as the ids.
+
 Organization keys (``OrgKeys``):
     start        zset  member -> start ms      the organization's list, EAP copies included
     end          zset  member -> end ms        the same meetings by end, for exact counts
     s:<series>   zset  member -> start ms      one series of that list
     doc          hash  member -> meeting JSON  rendered exactly as the API returns it
-    meta         hash  member -> "key|series|source"  ordering key of the last write
+    meta         hash  member -> "key|series|source|version|people[|pkey|count]"
+                       the content's ordering key, series, owner and snapshot
+                       version; the count register: the members following it
+                       (csv), and pkey/count when the register is ahead of the
+                       content (see lua/views.lua)
     gone         zset  member -> ms removed    tombstones in meta, for pruning
     from:<hpc>   set   members copied from an HPC organization
     links        hash  hpc org -> +version linked / -version unlinked (EAP side)
     eap          hash  eap org -> +version linked / -version unlinked (HPC side)
     tok          hash  token sha256 -> "1" issued / "0" revoked
     u:<user>     zset  member -> start ms      meetings of the list a user follows
-    p:<member>   set   user ids following that meeting (registered or leading)
 
-Meeting keys (``MeetingKeys``): ``state`` (hash), ``regs`` (registration id ->
-user id, or "x" once canceled), ``users`` (user id -> active registrations).
+Meeting keys (``MeetingKeys``): ``state``, one hash: the snapshot's fields
+(version, owner, series, times, leaders, revision, terminal flag; no document,
+which only the organizations' lists hold), registration id -> user id (or "x"
+once canceled), and "u<user id>" -> that user's active registrations.
 
 Global keys of a generation: ``orgs`` (organizations with a list, for
 pruning), ``token:<sha>`` (which organizations a token was issued to, or
@@ -42,12 +50,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-_ID_WIDTH = 19  # digits of the largest signed 64-bit id
-
 
 def member(meeting_id: int) -> str:
-    """A meeting's sorted-set member: equal start times then sort by id."""
-    return str(meeting_id).zfill(_ID_WIDTH)
+    """A meeting's sorted-set member: equal start times then sort by id.
+
+    The id's digits after a letter for their number ("a" for 1 digit, "e" for
+    5, "s" for 19, a positive signed 64-bit id's most): members of the same
+    score sort by id, and are short.
+    """
+    digits = str(meeting_id)
+    if meeting_id < 1 or len(digits) > 19:
+        raise ValueError(f"not a positive 64-bit id: {meeting_id}")
+    return chr(ord("a") + len(digits) - 1) + digits
+
+
+def meeting_id_of(member: bytes | str) -> int:
+    """The meeting id a member names (``member``'s inverse)."""
+    return int(as_text(member)[1:])
 
 
 def as_text(value: bytes | str) -> str:
@@ -135,14 +154,6 @@ class OrgKeys:
 @dataclass(frozen=True, slots=True)
 class MeetingKeys:
     state: str
-
-    @property
-    def regs(self) -> str:
-        return f"{self.state}:r"
-
-    @property
-    def users(self) -> str:
-        return f"{self.state}:u"
 
 
 @dataclass(frozen=True, slots=True)

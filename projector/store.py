@@ -69,13 +69,14 @@ class Projection:
     series: bytes
     start: bytes
     end: bytes
-    doc: bytes
+    registered_attendees: int
     former_owners: tuple[bytes, ...]
     people: bytes  # members registered or leading, comma-separated
+    version: bytes  # of the snapshot applied
 
     @classmethod
     def parse(cls, meeting_id: int, reply: list[Any]) -> Projection:
-        rev, listed, owner, series, start, end, doc, was, people = reply
+        rev, listed, owner, series, start, end, attendees, was, people, version = reply
         return cls(
             meeting_id=meeting_id,
             rev=int(rev),
@@ -84,9 +85,10 @@ class Projection:
             series=series,
             start=start,
             end=end,
-            doc=doc,
+            registered_attendees=int(attendees or 0),
             former_owners=tuple(org for org in was.split(b",") if org),
             people=people,
+            version=version,
         )
 
 
@@ -95,13 +97,22 @@ class Listing:
     """What a write of one meeting into an organization's lists carries."""
 
     member: str
-    key: int  # 2 * rev + 1: beats every earlier write and removal
+    key: int  # of the content: 2 * rev + 1 beats every earlier write and removal
+    pkey: int  # of the count register (people, registered_attendees); see views.lua
     start: bytes
     end: bytes
     series: bytes
-    doc: bytes
+    doc: bytes  # b"": keep the document held, of the same version, with the new count
     people: bytes  # who follows it: members registered or leading
     source: bytes  # the organization that owns the meeting
+    version: bytes  # of the snapshot
+    registered_attendees: int | bytes
+
+    @classmethod
+    def held(cls, m: str, source: bytes, fields: Sequence[Any]) -> Listing:
+        """The meeting as an organization holds it (put.lua's and hpc.lua's replies)."""
+        key, pkey, start, end, series, doc, people, version, count = fields
+        return cls(m, int(key), int(pkey), start, end, series, doc, people, source, version, count)
 
 
 FollowUp = Callable[[Pipeline, list[Any]], None]
@@ -188,6 +199,11 @@ class RedisReadModel:
         first = await pipe.execute()
 
         projections: dict[int, Projection] = {}
+        snapshots = {
+            (change.meeting_id, change.version): change
+            for change in changes
+            if isinstance(change, PlaceMeeting)
+        }
         links = _latest_links(changes)
         pipe = self.redis.pipeline(transaction=False)
         follow_ups: list[tuple[int, int, FollowUp]] = []
@@ -207,7 +223,7 @@ class RedisReadModel:
                         projections[change.meeting_id] = projection
                 case SetEapLink():
                     if links[change.eap_organization_id, change.hpc_organization_id] is change:
-                        queue(partial(self._link_hpc_side, pipe, change))
+                        queue(partial(self._link_hpc_side, pipe, change, now))
                 case IssueToken():
                     if reply == b"1":
                         self._set_token(pipe, change.organization_id, change.token_sha256, True)
@@ -217,7 +233,8 @@ class RedisReadModel:
                 case _:
                     assert_never(change)
         for projection in projections.values():
-            queue(partial(self._place, pipe, projection, now))
+            snapshot = snapshots.get((projection.meeting_id, int(projection.version or 0)))
+            queue(partial(self._place, pipe, projection, snapshot, now))
         second = await pipe.execute()
 
         pipe = self.redis.pipeline(transaction=False)
@@ -262,8 +279,6 @@ class RedisReadModel:
                     change.start_ms,
                     change.end_ms,
                     ",".join(map(str, sorted(change.leader_ids))),
-                    change.head,
-                    change.tail,
                 ]
             case EndMeeting():
                 args = ["end", *common]
@@ -308,21 +323,36 @@ class RedisReadModel:
                 return
             case _:
                 assert_never(change)
-        meeting = self.keyspace.meeting(change.meeting_id)
-        self._meeting(keys=[meeting.state, meeting.regs, meeting.users], args=args, client=pipe)
+        self._meeting(keys=[self.keyspace.meeting(change.meeting_id).state], args=args, client=pipe)
 
     # -- step 2 -------------------------------------------------------------
 
-    def _place(self, pipe: Pipeline, p: Projection, now: int) -> FollowUp:
-        """Write a meeting to its owner, remove it from former owners; then copies."""
+    def _place(
+        self, pipe: Pipeline, p: Projection, snapshot: PlaceMeeting | None, now: int
+    ) -> FollowUp:
+        """Write a meeting to its owner, remove it from former owners; then copies.
+
+        The document goes along when the batch holds the snapshot the meeting's
+        state has applied (when it was applied, or when that batch is
+        redelivered); otherwise the lists keep theirs with the new count. The
+        count and followers are a register of their own, ordered by revision
+        apart from the document (``lua/views.lua``): a count that comes before
+        its document waits for it. The copies take the meeting as the owner
+        holds it after the write, with the owner's two keys.
+        """
         m = member(p.meeting_id)
-        listing = Listing(m, 2 * p.rev + 1, p.start, p.end, p.series, p.doc, p.people, p.owner)
+        count = p.registered_attendees
+        doc = snapshot.head + str(count).encode() + snapshot.tail if snapshot else b""
+        key = 2 * p.rev + 1
+        listing = Listing(
+            m, key, key, p.start, p.end, p.series, doc, p.people, p.owner, p.version, count
+        )
         remove_key = 2 * p.rev
         owners = list(p.former_owners)
         if p.owner and not p.listed:
             owners.append(p.owner)
         if p.listed:
-            self._put_into(pipe, int(p.owner), listing)
+            self._put_into(pipe, int(p.owner), listing, now)
             pipe.sadd(self.keyspace.orgs, p.owner)
         for org in owners:
             self._remove_from(pipe, int(org), m, remove_key, now, own=True)
@@ -330,15 +360,17 @@ class RedisReadModel:
         def copies(pipe: Pipeline, replies: list[Any]) -> None:
             if p.listed:
                 put_reply, _added, *replies = replies
-                for eap in put_reply:
-                    self._put_into(pipe, int(eap), listing)
+                if put_reply:  # the meeting as the owner holds it goes to every copy
+                    copy = Listing.held(m, p.owner, put_reply[:9])
+                    for eap in put_reply[9:]:
+                        self._put_into(pipe, int(eap), copy, now)
             for eaps in replies:
                 for eap in eaps:
                     self._remove_from(pipe, int(eap), m, remove_key, now, own=False)
 
         return copies
 
-    def _link_hpc_side(self, pipe: Pipeline, change: SetEapLink) -> FollowUp:
+    def _link_hpc_side(self, pipe: Pipeline, change: SetEapLink, now: int) -> FollowUp:
         hpc = self._org(change.hpc_organization_id)
         self._hpc(
             keys=[hpc.start, hpc.end, hpc.doc, hpc.meta, f"{hpc.base}:eap"],
@@ -356,16 +388,16 @@ class RedisReadModel:
 
         def copies(pipe: Pipeline, replies: list[Any]) -> None:
             listed = replies[0]
-            for i in range(0, len(listed), 7):
-                m, key, start, end, series, doc, people = listed[i : i + 7]
-                listing = Listing(m.decode(), int(key), start, end, series, doc, people, source)
-                self._put_into(pipe, change.eap_organization_id, listing)
+            for i in range(0, len(listed), 10):
+                m, *fields = listed[i : i + 10]
+                listing = Listing.held(m.decode(), source, fields)
+                self._put_into(pipe, change.eap_organization_id, listing, now)
 
         return copies
 
     # -- list writes ----------------------------------------------------------
 
-    def _put_into(self, pipe: Pipeline, org: int, listing: Listing) -> None:
+    def _put_into(self, pipe: Pipeline, org: int, listing: Listing, now: int) -> None:
         keys = self._org(org)
         self._put(
             keys=[
@@ -382,12 +414,16 @@ class RedisReadModel:
                 org,
                 listing.member,
                 listing.key,
+                listing.pkey,
                 listing.start,
                 listing.end,
                 listing.series,
                 listing.source,
                 listing.doc,
                 listing.people,
+                listing.version,
+                listing.registered_attendees,
+                now,
             ],
             client=pipe,
         )

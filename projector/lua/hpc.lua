@@ -2,7 +2,9 @@
 -- KEYS: start, end, doc, meta, eap
 -- ARGV: base, org (the HPC organization), eap org, version, linked ("1" or "0")
 -- While the link is in force, returns this organization's own meetings for
--- the EAP organization to copy: {member, key, start, end, series, doc, people, ...}.
+-- the EAP organization to copy:
+-- {member, key, pkey, start, end, series, doc, people, version, count, ...}
+-- (see read_meta in views.lua).
 local start_z, end_z, docs, meta, eap = unpack(KEYS)
 local base, org, eap_org = ARGV[1], ARGV[2], ARGV[3]
 local version, linked = tonumber(ARGV[4]), ARGV[5] == '1'
@@ -21,13 +23,14 @@ local out = {}
 local listed = redis.call('ZRANGE', start_z, 0, -1, 'WITHSCORES')
 for i = 1, #listed, 2 do
   local m = listed[i]
-  local key, series, source = read_meta(meta, m)
+  local key, series, source, snapshot, people, pkey, count = read_meta(meta, m)
   if source == org then
+    local doc = redis.call('HGET', docs, m)
     local n = #out
-    out[n + 1], out[n + 2], out[n + 3] = m, string.format('%.0f', key), listed[i + 1]
-    out[n + 4], out[n + 5] = redis.call('ZSCORE', end_z, m), series
-    out[n + 6] = redis.call('HGET', docs, m)
-    out[n + 7] = table.concat(redis.call('SMEMBERS', base .. ':p:' .. m), ',')
+    out[n + 1], out[n + 2], out[n + 3], out[n + 4] = m, fmt(key), fmt(pkey), listed[i + 1]
+    out[n + 5], out[n + 6] = redis.call('ZSCORE', end_z, m), series
+    out[n + 7], out[n + 8], out[n + 9] = doc, people, snapshot
+    out[n + 10] = count or count_of(doc)
   end
 end
 return out

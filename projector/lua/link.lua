@@ -13,8 +13,8 @@ if linked then return 1 end
 
 local copied = base .. ':from:' .. hpc
 for _, m in ipairs(redis.call('SMEMBERS', copied)) do
-  local _, series, source = read_meta(meta, m)
-  unlist(base, org, m, series, source)
+  local _, series, source, _, people = read_meta(meta, m)
+  unlist(base, org, m, series, source, people)
   redis.call('HDEL', meta, m)
   redis.call('ZREM', gone, m)
 end

@@ -1,17 +1,20 @@
 -- One meeting's transition, atomic in its hash slot {m<id>}.
--- KEYS: state (hash), regs (registration id -> user id, "x" once canceled),
---       users (user id -> active registrations)
+-- KEYS: state, one hash holding the meeting's snapshot fields (v, org, was,
+--       sid, st, en, lead, rev, term), its registrations (registration id ->
+--       user id, "x" once canceled) and its registered users ("u<user id>" ->
+--       active registrations). It keeps no document: the organizations' lists
+--       hold it (see put.lua); small fields keep the hash a compact listpack.
 -- ARGV: op, now_ms, ended_retention_ms, tombstone_retention_ms,
 --       pending_retention_ms, grace_ms, then the op's arguments:
---   place  version org series start_ms end_ms leaders(csv) head tail
+--   place  version org series start_ms end_ms leaders(csv)
 --   end
 --   reg    registration_id user_id
 --   unreg  registration_id
 -- Returns the meeting's whole current projection, changed or not, so that a
 -- redelivered event re-emits it:
---   {rev, listed, org, series, start, end, doc, was, people}
+--   {rev, listed, org, series, start, end, registered_attendees, was, people, version}
 -- where people are the members registered (active) or leading, comma-separated.
-local state, regs, users = KEYS[1], KEYS[2], KEYS[3]
+local state = KEYS[1]
 local op = ARGV[1]
 local now = tonumber(ARGV[2])
 local ended_retention, tombstone_retention = tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -32,36 +35,47 @@ local version, ended, rev = tonumber(s[1]) or 0, s[2] == '1', tonumber(s[3]) or 
 local org, was, end_ms = s[4], s[5] or '', tonumber(s[6])
 local changed = false
 
+-- Fields of registrations (digits) and of registered users ("u" and digits).
+local function registration_fields()
+  local out = {}
+  for _, field in ipairs(redis.call('HKEYS', state)) do
+    if string.match(field, '^u?%d+$') then out[#out + 1] = field end
+  end
+  return out
+end
+
 if op == 'place' then
   if not ended and tonumber(ARGV[7]) > version then
     local new_org = ARGV[8]
     if org and org ~= new_org then was = csv_without(was, org) .. ',' .. org end
     was = csv_without(was, new_org)  -- also drops the empty entry of ',' .. org
     org, end_ms = new_org, tonumber(ARGV[11])
+    version = tonumber(ARGV[7])
     redis.call('HSET', state, 'v', ARGV[7], 'org', org, 'was', was, 'sid', ARGV[9],
-      'st', ARGV[10], 'en', ARGV[11], 'lead', ARGV[12], 'head', ARGV[13], 'tail', ARGV[14])
+      'st', ARGV[10], 'en', ARGV[11], 'lead', ARGV[12])
     changed = true
   end
 elseif op == 'end' then
   if not ended then
     ended = true
-    redis.call('DEL', regs, users)
-    redis.call('HDEL', state, 'head', 'tail', 'lead', 'sid', 'st')
+    local fields = registration_fields()
+    fields[#fields + 1], fields[#fields + 2], fields[#fields + 3] = 'lead', 'sid', 'st'
+    redis.call('HDEL', state, unpack(fields))
     redis.call('HSET', state, 'term', '1')
     changed = true
   end
 elseif op == 'reg' then
-  if not ended and not redis.call('HGET', regs, ARGV[7]) then
-    redis.call('HSET', regs, ARGV[7], ARGV[8])
-    redis.call('HINCRBY', users, ARGV[8], 1)
+  if not ended and not redis.call('HGET', state, ARGV[7]) then
+    redis.call('HSET', state, ARGV[7], ARGV[8])
+    redis.call('HINCRBY', state, 'u' .. ARGV[8], 1)
     changed = true
   end
 elseif op == 'unreg' then
-  local user = redis.call('HGET', regs, ARGV[7])
+  local user = redis.call('HGET', state, ARGV[7])
   if not ended and user ~= 'x' then
-    redis.call('HSET', regs, ARGV[7], 'x')
-    if user and redis.call('HINCRBY', users, user, -1) <= 0 then
-      redis.call('HDEL', users, user)
+    redis.call('HSET', state, ARGV[7], 'x')
+    if user and redis.call('HINCRBY', state, 'u' .. user, -1) <= 0 then
+      redis.call('HDEL', state, 'u' .. user)
     end
     changed = true
   end
@@ -76,7 +90,7 @@ if changed then
   redis.call('HSET', state, 'rev', fmt(rev))
 end
 
--- Bounded memory: every key of the meeting expires together.
+-- Bounded memory: the meeting's state expires as a whole.
 local deadline
 if ended then
   deadline = math.max(now, end_ms or 0) + tombstone_retention
@@ -85,20 +99,27 @@ elseif org then
 else
   deadline = now + pending_retention
 end
-for _, key in ipairs(KEYS) do redis.call('PEXPIREAT', key, fmt(deadline)) end
+redis.call('PEXPIREAT', state, fmt(deadline))
 
 if ended or not org then
-  return {fmt(rev), 0, org or '', '', '', '', '', was, ''}
+  return {fmt(rev), 0, org or '', '', '', '', '', was, '', fmt(version)}
 end
-local m = redis.call('HMGET', state, 'sid', 'st', 'en', 'lead', 'head', 'tail')
-local people = redis.call('HKEYS', users)
-local registered = #people
+local m = redis.call('HMGET', state, 'sid', 'st', 'en', 'lead')
+local people, registered = {}, {}
+for _, field in ipairs(redis.call('HKEYS', state)) do
+  local user = string.match(field, '^u(%d+)$')
+  if user then
+    people[#people + 1] = user
+    registered[user] = true
+  end
+end
+local attendees = #people
 for leader in string.gmatch(m[4], '[^,]+') do
-  if redis.call('HEXISTS', users, leader) == 1 then
-    registered = registered - 1
+  if registered[leader] then
+    attendees = attendees - 1
   else
     people[#people + 1] = leader
   end
 end
-return {fmt(rev), 1, org, m[1], m[2], m[3], m[5] .. registered .. m[6], was,
-  table.concat(people, ',')}
+return {fmt(rev), 1, org, m[1], m[2], m[3], attendees, was, table.concat(people, ','),
+  fmt(version)}

@@ -9,9 +9,9 @@ local retention, limit = tonumber(ARGV[4]), tonumber(ARGV[5])
 
 local ended = redis.call('ZRANGEBYSCORE', end_z, '-inf', now, 'LIMIT', 0, limit)
 for _, m in ipairs(ended) do
-  local key, series, source = read_meta(meta, m)
-  unlist(base, org, m, series, source)
-  redis.call('HSET', meta, m, string.format('%.0f', key) .. '||')
+  local key, series, source, _, people, pkey, count = read_meta(meta, m)
+  unlist(base, org, m, series, source, people)
+  tombstone(meta, m, key, people, pkey, count)
   redis.call('ZADD', gone, now, m)
 end
 

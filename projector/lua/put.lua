@@ -1,24 +1,55 @@
 -- Write one meeting into one organization's lists, atomic in its slot {o<id>}.
 -- KEYS: start, end, doc, meta, gone, links, eap
--- ARGV: base, org, member, key, start_ms, end_ms, series, source org, doc,
---       people (the members registered or leading, comma-separated)
--- A write applies only when its key beats the key of the last write of that
--- member (keys are 2*rev+1 for writes, 2*rev for removals). A copy from an HPC
--- organization applies only while the link to it is in force.
--- Returns, for the organization's own meetings and unless the write is stale,
--- the EAP organizations linked to it now, which need the same write.
+-- ARGV: base, org, member, key (of the content), pkey (of the count register),
+--       start_ms, end_ms, series, source org, doc, people (the members
+--       registered or leading, comma-separated), version (of the meeting's
+--       snapshot), registered_attendees, now_ms
+-- A write of the organization's own meeting carries key = pkey = 2*rev+1; a
+-- copy into a linked EAP organization carries the owner's two keys as the
+-- owner holds them. Removals leave 2*rev (see read_meta in views.lua).
+-- - The count register (people, registered_attendees) takes the write when
+--   pkey beats the register's key, whether or not the document is here.
+-- - The content (document, start, end, series, source, version) takes it
+--   when key beats the content's key and the write brings the document, or
+--   when the document held is of the write's version (an empty doc: a write
+--   of a batch without the snapshot). An empty doc never brings back a
+--   document that is not here: the write of its snapshot will.
+-- - Whenever either changes while the document is here, the document is
+--   rendered again with the register's count, and the followers' lists
+--   follow the register's people.
+-- A copy from an HPC organization applies only while the link to it is in
+-- force. Returns, for the organization's own meetings when the document is
+-- here and the write is not stale, the meeting as held now and the EAP
+-- organizations linked to it now, which need the same write:
+-- {key, pkey, start, end, series, doc, people, version, count, eap org, ...}.
 local start_z, end_z, docs, meta, gone, links, eap = unpack(KEYS)
-local base, org, m, key = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-local start_ms, end_ms, series, source, doc = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+local base, org, m = ARGV[1], ARGV[2], ARGV[3]
+local key, pkey = tonumber(ARGV[4]), tonumber(ARGV[5])
+local start_ms, end_ms, series, source, doc = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+local people, version, count = ARGV[11], ARGV[12], ARGV[13]
 local own = source == org
 
 if not own and tonumber(redis.call('HGET', links, source) or '0') <= 0 then
   return {}
 end
 
-local old_key, old_series, old_source = read_meta(meta, m)
+local old_key, old_series, old_source, old_version, old_people, old_pkey, old_count =
+  read_meta(meta, m)
+local old_start = tonumber(redis.call('ZSCORE', start_z, m))
+local listed = old_start ~= nil
 
-if key > old_key then
+local content = key > old_key and (doc ~= '' or (listed and version == old_version))
+local register = pkey > old_pkey
+
+local new_key, new_series, new_source, new_version = old_key, old_series, old_source, old_version
+local new_pkey, new_people, new_count = old_pkey, old_people, old_count
+if content then
+  new_key, new_series, new_source, new_version = key, series, source, version
+end
+if register then new_pkey, new_people, new_count = pkey, people, count end
+
+if content then
+  if doc == '' then doc = redis.call('HGET', docs, m) end
   if old_series ~= '' and old_series ~= series then
     redis.call('ZREM', base .. ':s:' .. old_series, m)
   end
@@ -28,15 +59,39 @@ if key > old_key then
   redis.call('ZADD', start_z, start_ms, m)
   redis.call('ZADD', end_z, end_ms, m)
   if series ~= '' then redis.call('ZADD', base .. ':s:' .. series, start_ms, m) end
-  redis.call('HSET', docs, m, doc)
-  redis.call('HSET', meta, m, ARGV[4] .. '|' .. series .. '|' .. source)
   redis.call('ZREM', gone, m)
   if not own then redis.call('SADD', base .. ':from:' .. source, m) end
-  set_people(base, m, start_ms, ARGV[10])
+elseif listed then
+  doc = redis.call('HGET', docs, m)
+  start_ms = old_start
+end
+listed = content or listed
+if new_count == nil and listed then new_count = count_of(doc) end
+
+if content or register then
+  if listed then
+    -- The document shows the register's count; the followers' lists, its people.
+    redis.call('HSET', docs, m, with_count(doc, new_count))
+    set_people(base, m, start_ms, new_people, (old_start and old_people) or '', old_start)
+  elseif old_key == 0 then
+    -- A register without any document yet: pruned like a tombstone unless the
+    -- document comes.
+    redis.call('ZADD', gone, 'NX', ARGV[14], m)
+  end
+  write_meta(meta, m, new_key, new_series, new_source, new_version, new_people, new_pkey,
+    new_count or '')
 end
 
 -- A stale write fans out to nobody: the write that beat it already did, and
 -- an EAP organization linked since holds no tombstone to refuse it. An equal
 -- key does fan out again, for a redelivered batch.
-if not own or key < old_key then return {} end
-return linked_eaps(eap)
+if not own or not listed then return {} end
+if not (content or register) and math.max(key, pkey) < math.max(old_key, old_pkey) then
+  return {}
+end
+local eaps = linked_eaps(eap)
+local out = {fmt(new_key), fmt(new_pkey), fmt(start_ms), end_ms, new_series,
+  redis.call('HGET', docs, m), new_people, new_version, new_count}
+if not content then out[4] = redis.call('ZSCORE', end_z, m) end
+for _, e in ipairs(eaps) do out[#out + 1] = e end
+return out

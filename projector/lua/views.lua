@@ -2,12 +2,63 @@
 -- the store loads with this file prepended. ``base`` is an organization's key
 -- prefix (hash tag {o<id>}); ``m`` a meeting's sorted-set member.
 
--- The ordering key, series and source organization of the last write of m.
+-- What meta holds of m ("key|series|source|version|people[|pkey|count]"):
+-- - the content of the last write that brought m's document or took it out:
+--   its ordering key (2*rev+1 for a write, 2*rev for a removal), series,
+--   source organization and the snapshot version of the document;
+-- - the count register: the members who follow m (registered or leading,
+--   comma-separated), and registered_attendees, both as of the highest
+--   revision any write of m carried here, ``pkey`` (2*rev+1). It is ordered
+--   apart from the content: a write without the document (a registration's)
+--   still counts when the document of its version has yet to come, and the
+--   document, when it comes, shows the count of the highest revision.
+-- ``pkey`` and ``count`` are stored only when the register is ahead of the
+-- content (else pkey is the content's key and the count is the document's).
+-- A tombstone is "key||||", or "key||||people|pkey|count" while the register
+-- is ahead of it. Returns key, series, source, version, people, pkey, count
+-- (count nil when it is the document's).
 local function read_meta(meta, m)
   local raw = redis.call('HGET', meta, m)
-  if not raw then return 0, '', '' end
-  local key, series, source = string.match(raw, '^([^|]*)|([^|]*)|([^|]*)$')
-  return tonumber(key) or 0, series, source
+  if not raw then return 0, '', '', '', '', 0, nil end
+  local f = {}
+  for value in string.gmatch(raw .. '|', '([^|]*)|') do f[#f + 1] = value end
+  local key = tonumber(f[1]) or 0
+  return key, f[2], f[3], f[4], f[5], tonumber(f[6] or '') or key, f[7]
+end
+
+local function fmt(n) return string.format('%.0f', n) end
+
+-- Record m's content and register (see read_meta).
+local function write_meta(meta, m, key, series, source, version, people, pkey, count)
+  local raw = table.concat({fmt(key), series, source, version, people}, '|')
+  if pkey > key then raw = raw .. '|' .. fmt(pkey) .. '|' .. count end
+  redis.call('HSET', meta, m, raw)
+end
+
+-- Leave a tombstone of key; the register stays only while it is ahead.
+local function tombstone(meta, m, key, people, pkey, count)
+  if pkey and pkey > key and count then
+    write_meta(meta, m, key, '', '', '', people, pkey, count)
+  else
+    redis.call('HSET', meta, m, fmt(key) .. '||||')
+  end
+end
+
+local COUNT_AT = ',"registered_attendees":'
+
+-- The document with its registered_attendees replaced. JSON escapes every
+-- quote inside a string, so the first match is the field itself.
+local function with_count(doc, count)
+  local at = string.find(doc, COUNT_AT, 1, true)
+  local from = at + #COUNT_AT
+  local to = string.find(doc, '[^0-9]', from)
+  return string.sub(doc, 1, from - 1) .. count .. string.sub(doc, to)
+end
+
+-- The document's registered_attendees.
+local function count_of(doc)
+  local at = string.find(doc, COUNT_AT, 1, true)
+  return string.match(doc, '^%d+', at + #COUNT_AT)
 end
 
 local function linked_eaps(eap)
@@ -19,32 +70,30 @@ local function linked_eaps(eap)
   return linked
 end
 
--- The members who follow m here (registered or leading; "" for nobody): m is
--- in each one's list (base:u:<user>, by start), and in nobody else's.
-local function set_people(base, m, start_ms, people)
-  local people_key = base .. ':p:' .. m
-  local keep, users = {}, {}
+-- The members who follow m here (registered or leading, comma-separated):
+-- m is in each one's list (base:u:<user>, by start), and in nobody else's.
+-- ``old`` are the followers of the last write (meta), in those lists now at
+-- the start ``old_start``. Only the differences are written, unless the start
+-- moved.
+local function set_people(base, m, start_ms, people, old, old_start)
+  local moved = tonumber(start_ms) ~= old_start
+  local gone = {}
+  for user in string.gmatch(old, '[^,]+') do gone[user] = true end
   for user in string.gmatch(people, '[^,]+') do
-    keep[user] = true
-    users[#users + 1] = user
-    redis.call('ZADD', base .. ':u:' .. user, start_ms, m)
+    if moved or not gone[user] then redis.call('ZADD', base .. ':u:' .. user, start_ms, m) end
+    gone[user] = nil
   end
-  for _, user in ipairs(redis.call('SMEMBERS', people_key)) do
-    if not keep[user] then redis.call('ZREM', base .. ':u:' .. user, m) end
-  end
-  redis.call('DEL', people_key)
-  for i = 1, #users, 1000 do
-    redis.call('SADD', people_key, unpack(users, i, math.min(i + 999, #users)))
-  end
+  for user in pairs(gone) do redis.call('ZREM', base .. ':u:' .. user, m) end
 end
 
--- Take m out of every list of the organization (its meta stays as it is).
-local function unlist(base, org, m, series, source)
+-- Take m out of every list of the organization (its meta stays as it is),
+-- the lists of its followers ``people`` too.
+local function unlist(base, org, m, series, source, people)
   redis.call('ZREM', base .. ':start', m)
   redis.call('ZREM', base .. ':end', m)
   redis.call('HDEL', base .. ':doc', m)
   if series ~= '' then redis.call('ZREM', base .. ':s:' .. series, m) end
   if source ~= '' and source ~= org then redis.call('SREM', base .. ':from:' .. source, m) end
-  set_people(base, m, 0, '')
+  for user in string.gmatch(people, '[^,]+') do redis.call('ZREM', base .. ':u:' .. user, m) end
 end
 

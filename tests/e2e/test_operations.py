@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 
 from events.models import decode_event
 from projector.changes import project
-from projector.keys import Control
+from projector.keys import Control, member
 from projector.memory import InMemoryReadModel
 from tests.builders import at, registration_created, scheduled
 from tests.histories import random_history
@@ -194,7 +194,7 @@ async def test_verify_agrees_then_names_each_difference(system: System) -> None:
     try:
         await redis.hset(
             f"{system.namespace}:1:{{o{org}}}:doc",
-            str(meeting["id"]).zfill(19),
+            member(meeting["id"]),
             json.dumps(tampered, separators=(",", ":")),
         )
     finally:

@@ -646,10 +646,17 @@ def test_two_workers_at_once_give_the_reference_pages(
 
 @contextlib.asynccontextmanager
 async def b_stalled_after_step_1(
-    redis_url: str, namespace: str, b_events: list[Event], a_events: list[Event]
+    redis_url: str,
+    namespace: str,
+    b_events: list[Event],
+    a_events: list[Event],
+    *,
+    step: int = 1,
+    before: list[Event] | None = None,
 ) -> AsyncIterator[RedisModel]:
-    """Worker b applies ``b_events`` and stalls after step 1; worker a applies
-    ``a_events`` meanwhile; then b goes on. Yields the read model served after."""
+    """Worker b applies ``b_events`` and stalls after ``step`` (1 or 2); worker a
+    applies ``a_events`` meanwhile; then b goes on. ``before`` is applied first.
+    Yields the read model served after."""
     keyspace = Keyspace(namespace, "1")
     stalled, resume = asyncio.Event(), asyncio.Event()
 
@@ -659,9 +666,11 @@ async def b_stalled_after_step_1(
 
     redis_a, redis_b = connect_redis(redis_url), connect_redis(redis_url)
     worker_a = RedisReadModel(redis_a, keyspace)
-    worker_b = RedisReadModel(cast(RedisClient, PipelineHook(redis_b, 2, stall)), keyspace)
+    worker_b = RedisReadModel(cast(RedisClient, PipelineHook(redis_b, step + 1, stall)), keyspace)
     try:
         await worker_a.load_scripts()  # else b's first pipeline fails with NOSCRIPT and reruns
+        if before:
+            await worker_a.apply(changes_of(before))
         b = asyncio.create_task(worker_b.apply(changes_of(b_events)))
         await asyncio.wait_for(stalled.wait(), 5)
         await worker_a.apply(changes_of(a_events))
@@ -697,6 +706,139 @@ async def test_a_registration_applied_while_its_snapshot_is_half_written_is_coun
         redis_url, namespace, [meeting(10, 2)], [registration_created(1, 10, 100)]
     ) as model:
         assert await attendees(model, 2, BEFORE) == {10: 1}
+
+
+# The count register (views.lua): b holds a snapshot's batch between its steps
+# while a applies later changes of the same meeting. Each case: (before, b's
+# events, a's events, the step b stalls after).
+COUNT_REGISTER_CASES = {
+    "registration": ([], [meeting(10, 2)], [registration_created(1, 10, 100)], 1),
+    "registration, EAP copy": (
+        [eap_linked(1, 2)],
+        [meeting(10, 2)],
+        [registration_created(1, 10, 100)],
+        1,
+    ),
+    "registration, copy stalled": (
+        [eap_linked(1, 2)],
+        [meeting(10, 2)],
+        [registration_created(1, 10, 100)],
+        2,
+    ),
+    "registration, then linked": (
+        [],
+        [meeting(10, 2)],
+        [registration_created(1, 10, 100), eap_linked(1, 2)],
+        1,
+    ),
+    "registration, then unlinked": (
+        [eap_linked(1, 2)],
+        [meeting(10, 2)],
+        [registration_created(1, 10, 100), eap_unlinked(1, 2)],
+        1,
+    ),
+    "registration canceled": (
+        [],
+        [meeting(10, 2), registration_created(1, 10, 100)],
+        [registration_canceled(1, 10, 100), registration_created(2, 10, 101)],
+        1,
+    ),
+    "registration, then canceled": (
+        [eap_linked(1, 2)],
+        [meeting(10, 2)],
+        [registration_created(1, 10, 100), canceled(10, 2, version=2)],
+        1,
+    ),
+    "registration, then moved": (
+        [],
+        [meeting(10, 2)],
+        [registration_created(1, 10, 100), meeting(10, 3, version=2, event=updated)],
+        1,
+    ),
+    "moved, then registration": (
+        [],
+        [meeting(10, 2)],
+        [meeting(10, 3, version=2, event=updated), registration_created(1, 10, 100)],
+        1,
+    ),
+    "registration to an update": (
+        [eap_linked(1, 2), meeting(10, 2, name="v1")],
+        [meeting(10, 2, version=2, name="v2", event=updated)],
+        [registration_created(1, 10, 100)],
+        1,
+    ),
+    "update moved, registration": (
+        [meeting(10, 3, name="v1")],
+        [meeting(10, 2, version=2, name="v2", event=updated)],
+        [registration_created(1, 10, 100), registration_created(2, 10, 101)],
+        1,
+    ),
+    "registration, then ended": (
+        [],
+        [meeting(10, 2)],
+        [registration_created(1, 10, 100), completed(10, 2, version=2)],
+        1,
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("before", "b_events", "a_events", "step"),
+    COUNT_REGISTER_CASES.values(),
+    ids=COUNT_REGISTER_CASES.keys(),
+)
+async def test_a_snapshot_written_after_later_changes_shows_them(
+    redis_url: str,
+    namespace: str,
+    before: list[Event],
+    b_events: list[Event],
+    a_events: list[Event],
+    step: int,
+) -> None:
+    """Whatever a applied while b held the snapshot's write, every list, copy and
+    member list ends as the reference's: counted, and never listed again once
+    removed."""
+    async with b_stalled_after_step_1(
+        redis_url, namespace, b_events, a_events, step=step, before=before
+    ) as model:
+        assert await observe(model) == await reference(changes_of(before + b_events + a_events))
+
+
+async def test_a_count_without_its_document_is_kept_then_pruned(
+    redis_url: str, namespace: str
+) -> None:
+    """b crashes after step 1 of a snapshot; a registration's count waits in the
+    organization's meta for the document, pruned like a tombstone while the
+    document does not come."""
+
+    async def crash() -> None:
+        raise RedisConnectionError("the worker lost Redis")
+
+    redis = connect_redis(redis_url)
+    model = RedisModel(redis, namespace)
+    keys = model.keyspace.org(2)
+    crashing = RedisReadModel(cast(RedisClient, PipelineHook(redis, 2, crash)), model.keyspace)
+    snapshot = changes_of([meeting(10, 2)])
+    try:
+        await model.serve()
+        await model.store.load_scripts()
+        with pytest.raises(RedisConnectionError):
+            await crashing.apply(snapshot)
+        await model.apply(changes_of([registration_created(1, 10, 100)]))
+        assert await ids(model, 2, BEFORE) == []  # a count never brings a document
+        assert await redis.hexists(keys.meta, member(10))
+        assert await redis.zscore(f"{keys.base}:gone", member(10)) is not None
+
+        forgotten = wall_clock_ms() + Retention().tombstone_ms + 1
+        await RedisReadModel(redis, model.keyspace, clock=lambda: forgotten).prune()
+        assert not await redis.hexists(keys.meta, member(10))  # bounded
+
+        await model.apply(snapshot)  # redelivered at last: it counts from the state
+        assert await attendees(model, 2, BEFORE) == {10: 1}
+        assert await redis.zscore(f"{keys.base}:gone", member(10)) is None
+    finally:
+        await delete_keys(redis, namespace)
+        await redis.aclose()
 
 
 CRASH_HISTORY = [
@@ -739,6 +881,40 @@ async def test_a_batch_cut_short_by_a_crash_and_applied_again_gives_the_referenc
 
         assert await observe(model) == await reference(changes)
         assert await ids(model, 1, BEFORE) == [9, 10]  # not vacuous: copies were made
+    finally:
+        await delete_keys(redis, namespace)
+        await redis.aclose()
+
+
+@pytest.mark.parametrize("earlier", [[], [meeting(9, 2, name="v1")]], ids=["first", "update"])
+async def test_a_snapshot_cut_short_before_the_lists_is_written_by_its_redelivery(
+    redis_url: str, namespace: str, earlier: list[Event]
+) -> None:
+    """The lists hold the only copy of a document: a registration applied between
+    a crash and the redelivery must neither lose it nor count into an older one."""
+
+    async def crash() -> None:
+        raise RedisConnectionError("the worker lost Redis")
+
+    cut_short = changes_of(
+        [meeting(9, 2, version=2, name="v2", event=updated), registration_created(1, 9, 100)]
+    )
+    between = changes_of([registration_created(2, 9, 101)])
+    redis = connect_redis(redis_url)
+    model = RedisModel(redis, namespace)
+    crashing = RedisReadModel(cast(RedisClient, PipelineHook(redis, 2, crash)), model.keyspace)
+    try:
+        await model.serve()
+        await model.apply(changes_of([eap_linked(1, 2), *earlier]))
+        with pytest.raises(RedisConnectionError):
+            await crashing.apply(cut_short)  # step 1 applied, the lists untouched
+        await model.apply(between)  # another worker, before the redelivery
+        await model.apply(cut_short)  # redelivered
+
+        everything = changes_of([eap_linked(1, 2), *earlier]) + cut_short + between
+        assert await observe(model) == await reference(everything)
+        _total, [document] = await model.page(1, BEFORE)
+        assert (document["name"], document["registered_attendees"]) == ("v2", 2)
     finally:
         await delete_keys(redis, namespace)
         await redis.aclose()
@@ -830,15 +1006,14 @@ class TestRedisMemoryIsBounded:
                 ]
             )
         )
-        keys = model.keyspace.meeting(1)
-        ended_retention = Retention().ended_ms
-        for key in (keys.state, keys.regs, keys.users):
-            assert await redis.pexpiretime(key) == end + ended_retention, key
+        state = model.keyspace.meeting(1).state
+        assert await redis.pexpiretime(state) == end + Retention().ended_ms
+        assert await redis.hlen(state) > 8  # the registrations are in it
 
         await model.apply(changes_of([canceled(1, 1, version=2)]))
 
-        assert await redis.exists(keys.regs, keys.users) == 0
-        assert await redis.pexpiretime(keys.state) == end + Retention().tombstone_ms
+        assert sorted(await redis.hkeys(state)) == [b"en", b"org", b"rev", b"term", b"v", b"was"]
+        assert await redis.pexpiretime(state) == end + Retention().tombstone_ms
         assert await ids(model, 1, BEFORE) == []
 
     async def test_registrations_waiting_for_a_snapshot_expire(
@@ -848,9 +1023,10 @@ class TestRedisMemoryIsBounded:
         store = RedisReadModel(redis, Keyspace(namespace, "1"), clock=lambda: now)
         await store.apply(changes_of([registration_created(1, 1, 100)]))
 
-        keys = store.keyspace.meeting(1)
-        for key in (keys.state, keys.regs, keys.users):
-            assert await redis.pexpiretime(key) == now + Retention().pending_ms, key
+        state = store.keyspace.meeting(1).state
+        rev = str(now * 1000).encode()
+        assert await redis.hgetall(state) == {b"1": b"100", b"u100": b"1", b"rev": rev}
+        assert await redis.pexpiretime(state) == now + Retention().pending_ms
 
 
 async def test_a_redis_that_forgot_the_scripts_gets_them_again(redis_server: Any) -> None:
