@@ -48,6 +48,7 @@ ORG_KINDS = {
     "meta": "write keys (meta)",
     "s": "series lists",
     "u": "members' lists",
+    "p": "meeting followers (main before the memory layout)",
     "tok": "tokens",
 }
 
