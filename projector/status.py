@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sys
 import time
 from collections.abc import Iterable, Mapping
@@ -30,6 +31,8 @@ from projector.startup import StartupError
 TIMEOUT_S = 5.0
 SCAN_COUNT = 1000
 RESUME = "paused (resume with `python -m projector rebuild`)"
+REGISTERED_USER = re.compile(rb"u\d+")
+"""A field of a meeting's state counting one user's active registrations."""
 REGISTRATIONS_LABEL = "registrations (distinct active users per meeting, summed)"
 
 
@@ -320,14 +323,14 @@ async def count(redis: RedisClient, keyspace: Keyspace, now_ms: int) -> Counts:
         async with redis.pipeline(transaction=False) as pipe:
             for state in states:
                 pipe.hmget(state, "org", "term", "en")
-                pipe.hlen(state + b":u")
+                pipe.hkeys(state)
             replies = await pipe.execute()
-        for state, users in zip(replies[::2], replies[1::2], strict=True):
+        for state, fields in zip(replies[::2], replies[1::2], strict=True):
             upcoming += is_upcoming(state, now_ms)
-            registrations += int(users)
+            registrations += sum(1 for field in fields if REGISTERED_USER.fullmatch(field))
 
     async for key in redis.scan_iter(match=pattern, count=SCAN_COUNT):
-        if key.endswith(b"}"):  # the state hash, not its :r and :u
+        if key.endswith(b"}"):  # a meeting's state hash
             batch.append(key)
         if len(batch) >= SCAN_COUNT:
             await tally(batch)
