@@ -4,7 +4,8 @@ Every transition is a Lua script confined to one hash slot (see ``keys``), so
 two workers can run at once and the read model stays the same for any order of
 the same changes. A batch is applied in three pipelined round trips:
 
-1. meeting transitions, the EAP side of links, the global side of tokens;
+1. meeting transitions (all of one meeting's changes in the batch in one call,
+   in batch order), the EAP side of links, the global side of tokens;
 2. each meeting's current projection written to its owner (and removed from
    former owners), the HPC side of links, the organization side of tokens;
 3. the copies in linked EAP organizations that step 2 named.
@@ -30,6 +31,7 @@ from projector.changes import (
     Change,
     EndMeeting,
     IssueToken,
+    MeetingChange,
     PlaceMeeting,
     Register,
     RevokeToken,
@@ -194,11 +196,25 @@ class RedisReadModel:
     async def _apply(self, changes: Sequence[Change]) -> None:
         now = self.clock()
         pipe = self.redis.pipeline(transaction=False)
+        others: list[SetEapLink | IssueToken | RevokeToken] = []  # one call each
+        meetings: dict[int, list[Any]] = {}  # each meeting's changes, in batch order
         for change in changes:
-            self._transition(pipe, change, now)
+            if isinstance(change, MeetingChange):
+                meetings.setdefault(change.meeting_id, []).extend(_meeting_op(change))
+            else:
+                others.append(change)
+                self._transition(pipe, change)
+        r = self.retention
+        common = [now, r.ended_ms, r.tombstone_ms, r.pending_ms, r.grace_ms]
+        for meeting_id, ops in meetings.items():
+            state = self.keyspace.meeting(meeting_id).state
+            self._meeting(keys=[state], args=[*common, *ops], client=pipe)
         first = await pipe.execute()
 
-        projections: dict[int, Projection] = {}
+        projections = {
+            meeting_id: Projection.parse(meeting_id, reply)
+            for meeting_id, reply in zip(meetings, first[len(others) :], strict=True)
+        }
         snapshots = {
             (change.meeting_id, change.version): change
             for change in changes
@@ -214,13 +230,8 @@ class RedisReadModel:
             if follow_up is not None:
                 follow_ups.append((begin, len(pipe), follow_up))
 
-        for change, reply in zip(changes, first, strict=True):
+        for change, reply in zip(others, first[: len(others)], strict=True):
             match change:
-                case PlaceMeeting() | EndMeeting() | Register() | Unregister():
-                    projection = Projection.parse(change.meeting_id, reply)
-                    latest = projections.get(change.meeting_id)
-                    if latest is None or projection.rev > latest.rev:
-                        projections[change.meeting_id] = projection
                 case SetEapLink():
                     if links[change.eap_organization_id, change.hpc_organization_id] is change:
                         queue(partial(self._link_hpc_side, pipe, change, now))
@@ -265,27 +276,9 @@ class RedisReadModel:
 
     # -- step 1 -------------------------------------------------------------
 
-    def _transition(self, pipe: Pipeline, change: Change, now: int) -> None:
-        r = self.retention
-        common = [now, r.ended_ms, r.tombstone_ms, r.pending_ms, r.grace_ms]
+    def _transition(self, pipe: Pipeline, change: SetEapLink | IssueToken | RevokeToken) -> None:
+        """Queue the step-1 call of a link or token change."""
         match change:
-            case PlaceMeeting():
-                args: list[Any] = [
-                    "place",
-                    *common,
-                    change.version,
-                    change.organization_id,
-                    change.series_id or "",
-                    change.start_ms,
-                    change.end_ms,
-                    ",".join(map(str, sorted(change.leader_ids))),
-                ]
-            case EndMeeting():
-                args = ["end", *common]
-            case Register():
-                args = ["reg", *common, change.registration_id, change.user_id]
-            case Unregister():
-                args = ["unreg", *common, change.registration_id]
             case SetEapLink():
                 keys = self._org(change.eap_organization_id)
                 self._link(
@@ -323,7 +316,6 @@ class RedisReadModel:
                 return
             case _:
                 assert_never(change)
-        self._meeting(keys=[self.keyspace.meeting(change.meeting_id).state], args=args, client=pipe)
 
     # -- step 2 -------------------------------------------------------------
 
@@ -454,6 +446,31 @@ class RedisReadModel:
 
     def _org(self, organization_id: int) -> OrgKeys:
         return self.keyspace.org(organization_id)
+
+
+def _meeting_op(change: MeetingChange) -> list[Any]:
+    """A meeting change as ``meeting.lua`` takes it: its op and the op's arguments."""
+    match change:
+        case PlaceMeeting():
+            leaders = ",".join(map(str, sorted(change.leader_ids)))
+            series = change.series_id or ""
+            return [
+                "place",
+                change.version,
+                change.organization_id,
+                series,
+                change.start_ms,
+                change.end_ms,
+                leaders,
+            ]
+        case EndMeeting():
+            return ["end"]
+        case Register():
+            return ["reg", change.registration_id, change.user_id]
+        case Unregister():
+            return ["unreg", change.registration_id]
+        case _:
+            assert_never(change)
 
 
 def _latest_links(changes: Sequence[Change]) -> dict[tuple[int, int], SetEapLink]:

@@ -1,24 +1,26 @@
--- One meeting's transition, atomic in its hash slot {m<id>}.
+-- One meeting's transitions, atomic in its hash slot {m<id>}.
 -- KEYS: state, one hash holding the meeting's snapshot fields (v, org, was,
 --       sid, st, en, lead, rev, term), its registrations (registration id ->
 --       user id, "x" once canceled) and its registered users ("u<user id>" ->
 --       active registrations). It keeps no document: the organizations' lists
 --       hold it (see put.lua); small fields keep the hash a compact listpack.
--- ARGV: op, now_ms, ended_retention_ms, tombstone_retention_ms,
---       pending_retention_ms, grace_ms, then the op's arguments:
+-- ARGV: now_ms, ended_retention_ms, tombstone_retention_ms,
+--       pending_retention_ms, grace_ms, then one or more changes, applied in
+--       order, each an op and its arguments:
 --   place  version org series start_ms end_ms leaders(csv)
 --   end
 --   reg    registration_id user_id
 --   unreg  registration_id
--- Returns the meeting's whole current projection, changed or not, so that a
--- redelivered event re-emits it:
+-- (All of one meeting's changes in a batch go in one call: each is applied
+-- exactly as on its own, and raises the revision when it changes the state.)
+-- Returns the meeting's whole current projection after the last change,
+-- changed or not, so that a redelivered event re-emits it:
 --   {rev, listed, org, series, start, end, registered_attendees, was, people, version}
 -- where people are the members registered (active) or leading, comma-separated.
 local state = KEYS[1]
-local op = ARGV[1]
-local now = tonumber(ARGV[2])
-local ended_retention, tombstone_retention = tonumber(ARGV[3]), tonumber(ARGV[4])
-local pending_retention, grace = tonumber(ARGV[5]), tonumber(ARGV[6])
+local now = tonumber(ARGV[1])
+local ended_retention, tombstone_retention = tonumber(ARGV[2]), tonumber(ARGV[3])
+local pending_retention, grace = tonumber(ARGV[4]), tonumber(ARGV[5])
 
 local function fmt(n) return string.format('%.0f', n) end
 
@@ -33,7 +35,7 @@ end
 local s = redis.call('HMGET', state, 'v', 'term', 'rev', 'org', 'was', 'en')
 local version, ended, rev = tonumber(s[1]) or 0, s[2] == '1', tonumber(s[3]) or 0
 local org, was, end_ms = s[4], s[5] or '', tonumber(s[6])
-local changed = false
+local revised = false
 
 -- Fields of registrations (digits) and of registered users ("u" and digits).
 local function registration_fields()
@@ -44,51 +46,65 @@ local function registration_fields()
   return out
 end
 
-if op == 'place' then
-  if not ended and tonumber(ARGV[7]) > version then
-    local new_org = ARGV[8]
-    if org and org ~= new_org then was = csv_without(was, org) .. ',' .. org end
-    was = csv_without(was, new_org)  -- also drops the empty entry of ',' .. org
-    org, end_ms = new_org, tonumber(ARGV[11])
-    version = tonumber(ARGV[7])
-    redis.call('HSET', state, 'v', ARGV[7], 'org', org, 'was', was, 'sid', ARGV[9],
-      'st', ARGV[10], 'en', ARGV[11], 'lead', ARGV[12])
-    changed = true
-  end
-elseif op == 'end' then
-  if not ended then
-    ended = true
-    local fields = registration_fields()
-    fields[#fields + 1], fields[#fields + 2], fields[#fields + 3] = 'lead', 'sid', 'st'
-    redis.call('HDEL', state, unpack(fields))
-    redis.call('HSET', state, 'term', '1')
-    changed = true
-  end
-elseif op == 'reg' then
-  if not ended and not redis.call('HGET', state, ARGV[7]) then
-    redis.call('HSET', state, ARGV[7], ARGV[8])
-    redis.call('HINCRBY', state, 'u' .. ARGV[8], 1)
-    changed = true
-  end
-elseif op == 'unreg' then
-  local user = redis.call('HGET', state, ARGV[7])
-  if not ended and user ~= 'x' then
-    redis.call('HSET', state, ARGV[7], 'x')
-    if user and redis.call('HINCRBY', state, 'u' .. user, -1) <= 0 then
-      redis.call('HDEL', state, 'u' .. user)
+-- Apply the change whose op is ARGV[i]; returns whether it changed the state
+-- and the index of the next change.
+local function apply(i)
+  local op = ARGV[i]
+  if op == 'place' then
+    if not ended and tonumber(ARGV[i + 1]) > version then
+      local new_org = ARGV[i + 2]
+      if org and org ~= new_org then was = csv_without(was, org) .. ',' .. org end
+      was = csv_without(was, new_org)  -- also drops the empty entry of ',' .. org
+      org, end_ms = new_org, tonumber(ARGV[i + 5])
+      version = tonumber(ARGV[i + 1])
+      redis.call('HSET', state, 'v', ARGV[i + 1], 'org', org, 'was', was, 'sid', ARGV[i + 3],
+        'st', ARGV[i + 4], 'en', ARGV[i + 5], 'lead', ARGV[i + 6])
+      return true, i + 7
     end
-    changed = true
+    return false, i + 7
+  elseif op == 'end' then
+    if not ended then
+      ended = true
+      local fields = registration_fields()
+      fields[#fields + 1], fields[#fields + 2], fields[#fields + 3] = 'lead', 'sid', 'st'
+      redis.call('HDEL', state, unpack(fields))
+      redis.call('HSET', state, 'term', '1')
+      return true, i + 1
+    end
+    return false, i + 1
+  elseif op == 'reg' then
+    if not ended and not redis.call('HGET', state, ARGV[i + 1]) then
+      redis.call('HSET', state, ARGV[i + 1], ARGV[i + 2])
+      redis.call('HINCRBY', state, 'u' .. ARGV[i + 2], 1)
+      return true, i + 3
+    end
+    return false, i + 3
+  elseif op == 'unreg' then
+    local user = redis.call('HGET', state, ARGV[i + 1])
+    if not ended and user ~= 'x' then
+      redis.call('HSET', state, ARGV[i + 1], 'x')
+      if user and redis.call('HINCRBY', state, 'u' .. user, -1) <= 0 then
+        redis.call('HDEL', state, 'u' .. user)
+      end
+      return true, i + 2
+    end
+    return false, i + 2
   end
-else
-  return redis.error_reply('unknown op ' .. tostring(op))
+  return error('unknown op ' .. tostring(op))
 end
 
-if changed then
-  -- Strictly increasing, and still above every earlier revision when the
-  -- state expired and comes back: revisions order writes to the lists.
-  rev = math.max(rev + 1, now * 1000)
-  redis.call('HSET', state, 'rev', fmt(rev))
+local i = 6
+while i <= #ARGV do
+  local changed
+  changed, i = apply(i)
+  if changed then
+    -- Strictly increasing, and still above every earlier revision when the
+    -- state expired and comes back: revisions order writes to the lists.
+    rev = math.max(rev + 1, now * 1000)
+    revised = true
+  end
 end
+if revised then redis.call('HSET', state, 'rev', fmt(rev)) end
 
 -- Bounded memory: the meeting's state expires as a whole.
 local deadline
@@ -100,7 +116,6 @@ else
   deadline = now + pending_retention
 end
 redis.call('PEXPIREAT', state, fmt(deadline))
-
 if ended or not org then
   return {fmt(rev), 0, org or '', '', '', '', '', was, '', fmt(version)}
 end

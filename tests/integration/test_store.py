@@ -708,6 +708,62 @@ async def test_a_registration_applied_while_its_snapshot_is_half_written_is_coun
         assert await attendees(model, 2, BEFORE) == {10: 1}
 
 
+class ScriptCalls:
+    """A real Redis client that records the script calls queued on each pipeline."""
+
+    def __init__(self, redis: RedisClient) -> None:
+        self.redis = redis
+        self.pipelines: list[list[tuple[Any, ...]]] = []
+
+    def pipeline(self, transaction: bool = True, shard_hint: str | None = None) -> Any:
+        pipe = self.redis.pipeline(transaction=transaction, shard_hint=shard_hint)
+        calls: list[tuple[Any, ...]] = []
+        self.pipelines.append(calls)
+        evalsha = pipe.evalsha
+
+        def recorded(*args: Any) -> Any:
+            calls.append(args)
+            return evalsha(*args)
+
+        pipe.evalsha = recorded
+        return pipe
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.redis, name)
+
+
+async def test_a_meetings_changes_in_one_batch_are_one_transition_call(
+    redis_url: str, namespace: str
+) -> None:
+    """Step 1 calls meeting.lua once per meeting, with its changes in batch order."""
+    redis = connect_redis(redis_url)
+    spy = ScriptCalls(redis)
+    model = RedisModel(
+        redis, namespace, RedisReadModel(cast(RedisClient, spy), Keyspace(namespace, "1"))
+    )
+    events = [
+        registration_created(1, 10, 100),  # before its meeting: pending
+        meeting(10, 2),
+        eap_linked(1, 2),
+        registration_created(2, 10, 101),
+        meeting(11, 2),
+        registration_canceled(1, 10, 100),
+        registration_created(3, 11, 100),
+        meeting(10, 2, version=2, event=updated, name="v2"),
+        registration_created(1, 10, 100),  # canceled before: changes nothing
+    ]
+    try:
+        await model.serve()
+        await model.apply(changes_of(events))
+        step_1 = spy.pipelines[0]
+        assert len(step_1) == 3  # meeting 10, meeting 11, the link's EAP side
+        assert await observe(model) == await reference(changes_of(events))
+        assert await attendees(model, 1, BEFORE) == {10: 1, 11: 1}
+    finally:
+        await delete_keys(redis, namespace)
+        await redis.aclose()
+
+
 # The count register (views.lua): b holds a snapshot's batch between its steps
 # while a applies later changes of the same meeting. Each case: (before, b's
 # events, a's events, the step b stalls after).
