@@ -22,6 +22,7 @@ import contextlib
 import logging
 import sys
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,9 @@ from projector.startup import prepare
 from projector.store import RedisReadModel
 
 logger = logging.getLogger(__name__)
+
+WRITES_IN_FLIGHT = 2
+"""Batches a rebuild writes at once (see ``replay``)."""
 
 
 def add_parser(commands: Any) -> None:
@@ -231,35 +235,46 @@ async def replay(
 ) -> None:
     """Apply every record from each partition's position up to its target.
 
-    While one batch is written to Redis, the next is read and prepared
-    (decoded, projected): Redis runs the scripts as Python decodes. Batches are
-    written one at a time, in order, and the positions are saved after each.
+    Up to ``WRITES_IN_FLIGHT`` batches are written at once while the next is
+    read and prepared (decoded, projected), so that Redis runs one batch's
+    scripts while Python packs another's commands or parses its replies; the
+    store allows it (any order, two workers at once). Positions are saved in
+    order: after a batch is written and every batch before it too, so a
+    resumed rebuild never skips a record.
     """
     progress = Progress(plan.total, done=plan.done)
     batches = read_records(
         settings.kafka_bootstrap_servers, plan.targets, plan.positions, settings.rebuild_batch_size
     )
 
-    async def write(prepared: Prepared, positions: dict[TopicPartition, int]) -> None:
+    async def write(
+        prepared: Prepared,
+        positions: dict[TopicPartition, int],
+        before: asyncio.Task[None] | None,
+    ) -> None:
         await pipeline.write(prepared)
+        if before is not None:
+            await before
         plan.positions.update(positions)
         await redis.hset(control.rebuild_progress, mapping=plan.fields())
         progress.advance(len(prepared.records))
 
-    writing: asyncio.Task[None] | None = None
+    writing: deque[asyncio.Task[None]] = deque()
     try:
         async for records, positions in batches:
             prepared = await prepare_in_steps(pipeline, records)
-            if writing is not None:
-                await writing
-            writing = asyncio.create_task(write(prepared, positions))
-        if writing is not None:
-            await writing
+            while len(writing) >= WRITES_IN_FLIGHT:
+                await writing.popleft()
+            last = writing[-1] if writing else None
+            writing.append(asyncio.create_task(write(prepared, positions, last)))
+        while writing:
+            await writing.popleft()
     finally:
-        if writing is not None and not writing.done():
-            writing.cancel()
+        for task in writing:
+            task.cancel()
+        for task in writing:
             with contextlib.suppress(asyncio.CancelledError):
-                await writing
+                await task
     progress.finish()
 
 
