@@ -7,6 +7,7 @@ The document is rendered once per snapshot, in two parts around
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -17,6 +18,7 @@ DEFAULT_AVATAR = "https://ssl.gstatic.com/accounts/ui/avatar_2x.png"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+@functools.lru_cache(maxsize=16384)  # meetings start and end on few distinct times
 def format_time(ms: int) -> str:
     """UTC with milliseconds: ``2026-05-23T15:00:00.000Z``."""
     moment = _EPOCH + timedelta(milliseconds=ms)
