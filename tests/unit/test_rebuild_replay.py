@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
@@ -27,10 +28,12 @@ class GatedStore:
     def __init__(self) -> None:
         self.begun: list[int] = []
         self.done: list[int] = []
+        self.gc_thresholds: list[int] = []
         self.second_begun = asyncio.Event()
 
     async def apply(self, changes: Sequence[Change]) -> None:
         number = len(self.begun)
+        self.gc_thresholds.append(gc.get_threshold()[0])
         self.begun.append(number)
         if number == 1:
             self.second_begun.set()
@@ -76,3 +79,24 @@ async def test_two_batches_are_written_at_once_and_positions_saved_in_order(
     for position, applied in redis.saved:
         assert set(range(position)) <= set(applied)
     assert plan.positions == {TP: BATCHES}
+
+
+async def test_the_garbage_collector_runs_at_a_slower_pace_while_replaying(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(rebuild, "read_records", batches_of)
+    store = GatedStore()
+    plan = Plan("1", 0, {TP: BATCHES}, {TP: 0})
+    before = gc.get_threshold()
+
+    async with asyncio.timeout(10):
+        await rebuild.replay(  # type: ignore[arg-type]
+            plan,
+            Pipeline(OneWriter(store), DeadLetterCount()),
+            ProgressRedis(store),
+            Control("x"),
+            ProjectorSettings(),
+        )
+
+    assert store.gc_thresholds == [rebuild.GC_EVERY] * BATCHES
+    assert gc.get_threshold() == before  # as it was, after
