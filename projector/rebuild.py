@@ -252,28 +252,6 @@ async def replay(
     resumed rebuild never skips a record. The garbage collector runs at the
     slower pace of ``GC_EVERY`` meanwhile.
     """
-    with collecting_garbage_every(GC_EVERY):
-        await replay_batches(plan, pipeline, redis, control, settings)
-
-
-@contextlib.contextmanager
-def collecting_garbage_every(allocations: int) -> Iterator[None]:
-    """Collect the young generation after ``allocations`` allocations, not fewer."""
-    before = gc.get_threshold()
-    gc.set_threshold(max(allocations, before[0]), *before[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
-
-
-async def replay_batches(
-    plan: Plan,
-    pipeline: Pipeline,
-    redis: RedisClient,
-    control: Control,
-    settings: ProjectorSettings,
-) -> None:
     progress = Progress(plan.total, done=plan.done)
     batches = read_records(
         settings.kafka_bootstrap_servers, plan.targets, plan.positions, settings.rebuild_batch_size
@@ -293,14 +271,15 @@ async def replay_batches(
 
     writing: deque[asyncio.Task[None]] = deque()
     try:
-        async for records, positions in batches:
-            prepared = await prepare_in_steps(pipeline, records)
-            while len(writing) >= WRITES_IN_FLIGHT:
+        with collecting_garbage_every(GC_EVERY):
+            async for records, positions in batches:
+                prepared = await prepare_in_steps(pipeline, records)
+                while len(writing) >= WRITES_IN_FLIGHT:
+                    await writing.popleft()
+                last = writing[-1] if writing else None
+                writing.append(asyncio.create_task(write(prepared, positions, last)))
+            while writing:
                 await writing.popleft()
-            last = writing[-1] if writing else None
-            writing.append(asyncio.create_task(write(prepared, positions, last)))
-        while writing:
-            await writing.popleft()
     finally:
         for task in writing:
             task.cancel()
@@ -308,6 +287,17 @@ async def replay_batches(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
     progress.finish()
+
+
+@contextlib.contextmanager
+def collecting_garbage_every(allocations: int) -> Iterator[None]:
+    """Collect the young generation after ``allocations`` allocations, not fewer."""
+    before = gc.get_threshold()
+    gc.set_threshold(max(allocations, before[0]), *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 async def prepare_in_steps(pipeline: Pipeline, records: list[Record], step: int = 1000) -> Prepared:
