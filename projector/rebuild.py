@@ -54,7 +54,7 @@ GC_EVERY = 50_000
 
 Python's default (700) had the collector walk each batch's tens of thousands
 of live records, changes and commands over and over: about a quarter of the
-replay's CPU time (``bench/projector.py``). What a replay leaves in cycles is
+replay's CPU time (``bench/rebuild_cpu.py``). What a replay leaves in cycles is
 freed as surely, just later."""
 
 
