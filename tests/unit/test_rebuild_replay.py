@@ -73,7 +73,7 @@ async def test_two_batches_are_written_at_once_and_positions_saved_in_order(
     async with asyncio.timeout(10):  # one write at a time would wait forever
         await rebuild.replay(plan, pipeline, redis, Control("x"), ProjectorSettings())  # type: ignore[arg-type]
 
-    assert store.done[:2] == [1, 0]  # the second batch was written while the first was
+    assert store.done.index(1) < store.done.index(0)  # the second was written while the first was
     # Each position is saved only once its batch and every one before it are applied.
     assert [position for position, _ in redis.saved] == [1, 2, 3, 4]
     for position, applied in redis.saved:
