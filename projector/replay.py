@@ -44,7 +44,7 @@ async def read_records(
                     m.key,
                     m.value,
                     m.timestamp,
-                    tuple((name, bytes(value)) for name, value in m.headers or ()),
+                    tuple((name, bytes(value)) for name, value in m.headers) if m.headers else (),
                 )
                 for tp, messages in fetched.items()
                 for m in messages

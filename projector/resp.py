@@ -29,6 +29,11 @@ from redis.client import EMPTY_RESPONSE, NEVER_DECODE
 from redis.exceptions import ConnectionError, NoScriptError, ResponseError
 
 _NOT_ENOUGH = object()
+_FEED = 16 * 1024
+"""Bytes handed to the hiredis reader at a time: it moves what is left of its
+buffer forward each time a reply is taken, so a big feed costs a copy of
+itself per reply."""
+_pack_command = hiredis.pack_command
 
 
 def _encode(value: Any) -> bytes:
@@ -42,22 +47,36 @@ def _encode(value: Any) -> bytes:
 
 
 def pack(commands: Iterable[Sequence[Any]]) -> bytes:
-    """The RESP bytes of ``commands``, each a sequence of arguments."""
+    """The RESP bytes of ``commands``, each a sequence of arguments.
+
+    hiredis packs each command in C; a command it refuses (an argument that is
+    not bytes, str, int or float) is packed here, which names the culprit.
+    """
     out: list[bytes] = []
     append = out.append
     for command in commands:
-        append(b"*%d\r\n" % len(command))
-        for argument in command:
-            kind = type(argument)
-            if kind is bytes:
-                data = argument
-            elif kind is str:
-                data = argument.encode()
-            elif kind is int:
-                data = b"%d" % argument
-            else:
-                data = _encode(argument)
-            append(b"$%d\r\n%b\r\n" % (len(data), data))
+        try:
+            append(_pack_command(command if type(command) is tuple else tuple(command)))
+        except TypeError:
+            append(pack_one(command))
+    return b"".join(out)
+
+
+def pack_one(command: Sequence[Any]) -> bytes:
+    """The RESP bytes of one command, packed in Python."""
+    out = [b"*%d\r\n" % len(command)]
+    append = out.append
+    for argument in command:
+        kind = type(argument)
+        if kind is bytes:
+            data = argument
+        elif kind is str:
+            data = argument.encode()
+        elif kind is int:
+            data = b"%d" % argument
+        else:
+            data = _encode(argument)
+        append(b"$%d\r\n%b\r\n" % (len(data), data))
     return b"".join(out)
 
 
@@ -85,16 +104,19 @@ class _Link:
     async def _call(self, payload: bytes, count: int) -> list[Any]:
         self.writer.write(payload)
         await self.writer.drain()
+        parser = self.parser
         replies: list[Any] = []
+        append = replies.append
         while len(replies) < count:
-            reply = self.parser.gets()
-            if reply is _NOT_ENOUGH:
-                data = await self.reader.read(1 << 20)
-                if not data:
-                    raise ConnectionError("Redis closed the connection")
-                self.parser.feed(data)
-                continue
-            replies.append(reply)
+            data = await self.reader.read(1 << 20)
+            if not data:
+                raise ConnectionError("Redis closed the connection")
+            for begin in range(0, len(data), _FEED):
+                parser.feed(data, begin, min(_FEED, len(data) - begin))
+                reply = parser.gets()
+                while reply is not _NOT_ENOUGH:
+                    append(reply)
+                    reply = parser.gets()
         return replies
 
     def close(self) -> None:
@@ -171,6 +193,21 @@ class LeanPipeline(Pipeline):
         super().__init__(pool, response_callbacks, False, shard_hint)
         self._client = client
 
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        """Queue a command (as redis-py's ``pipeline_execute_command``)."""
+        if self.watching or args[0] == "WATCH":
+            return super().execute_command(*args, **options)
+        self.command_stack.append((args, options))
+        return self
+
+    def evalsha(self, sha: str, numkeys: int, *keys_and_args: Any) -> Any:
+        """Queue ``EVALSHA`` (redis-py's, without its layers of calls)."""
+        if self.watching:
+            return super().evalsha(sha, numkeys, *keys_and_args)
+        command: tuple[Any, ...] = ("EVALSHA", sha, numkeys, *keys_and_args)
+        self.command_stack.append((command, {}))
+        return self
+
     async def execute(self, raise_on_error: bool = True) -> list[Any]:
         stack = list(self.command_stack)
         self.command_stack.clear()
@@ -185,8 +222,17 @@ class LeanPipeline(Pipeline):
             raise
         self._client._give_back(link)
         replies: list[Any] = []
+        append = replies.append
+        callbacks = self.response_callbacks
+        plain: dict[Any, bool] = {}  # names without a response callback
         for (args, options), reply in zip(stack, raw, strict=True):
-            replies.append(await self._finish(args[0], reply, dict(options)))
+            name = args[0]
+            if name not in plain:
+                plain[name] = name not in callbacks  # a CaseInsensitiveDict: not .get()
+            if plain[name] and not isinstance(reply, ResponseError):
+                append(reply)  # as ``_finish`` would return it, only sooner
+            else:
+                append(await self._finish(name, reply, dict(options)))
         if raise_on_error:
             for number, ((args, _options), reply) in enumerate(zip(stack, replies, strict=True)):
                 if isinstance(reply, ResponseError):

@@ -7,15 +7,18 @@ their replies and errors are redis-py's own.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 
 from projector.connections import connect_redis
-from projector.resp import LeanPipeline, LeanRedis, pack
+from projector.resp import LeanPipeline, LeanRedis, pack, pack_one
 from tests.integration.test_store import (
     delete_keys,
 )
@@ -29,6 +32,10 @@ def test_the_store_suite_runs_through_lean_pipelines(redis_url: str) -> None:
     assert type(connect_redis(redis_url)) is LeanRedis
 
 
+ECHO = "return {#KEYS, ARGV[1], ARGV[2]}"
+ECHO_SHA = hashlib.sha1(ECHO.encode()).hexdigest()
+
+
 def queue(pipe: Any, namespace: str) -> None:
     pipe.set(f"{namespace}:s", "value")
     pipe.get(f"{namespace}:s")
@@ -40,6 +47,8 @@ def queue(pipe: Any, namespace: str) -> None:
     pipe.eval("return {1, 'two', {3}}", 0)
     pipe.incrbyfloat(f"{namespace}:f", 1.5)
     pipe.get(f"{namespace}:none")
+    pipe.evalsha(ECHO_SHA, 1, f"{namespace}:s", b"arg", 7)
+    pipe.evalsha("0" * 40, 0)  # NOSCRIPT: an error reply, as redis-py gives it
 
 
 @pytest.mark.parametrize("query", ["", "?protocol=2"], ids=["resp3", "resp2"])
@@ -52,7 +61,11 @@ async def test_replies_are_redis_pys_own(redis_url: str, namespace: str, query: 
         plain_pipe = plain.pipeline(transaction=False)
         queue(plain_pipe, f"{namespace}:plain")
 
-        assert await lean_pipe.execute() == await plain_pipe.execute()
+        await plain.script_load(ECHO)
+        lean_replies = await lean_pipe.execute(raise_on_error=False)
+        plain_replies = await plain_pipe.execute(raise_on_error=False)
+        assert [repr(reply) for reply in lean_replies] == [repr(reply) for reply in plain_replies]
+        assert isinstance(lean_replies[-1], NoScriptError)
         assert len(lean_pipe) == 0  # executing empties it
         assert await lean_pipe.execute() == []
     finally:
@@ -121,6 +134,44 @@ def test_pack_is_resp() -> None:
     )
     with pytest.raises(TypeError, match="cannot send"):
         pack([["SET", "k", None]])
+
+
+@given(
+    st.lists(
+        st.lists(
+            st.one_of(
+                st.binary(max_size=40),
+                st.text(max_size=20),
+                st.integers(min_value=-(2**70), max_value=2**70),
+                st.floats(allow_nan=False),
+            ),
+            min_size=1,
+            max_size=12,
+        ).map(lambda args: args if len(args) % 2 else tuple(args)),
+        max_size=6,
+    )
+)
+def test_pack_is_the_same_as_packing_in_python(commands: list[Any]) -> None:
+    assert pack(commands) == b"".join(pack_one(command) for command in commands)
+
+
+async def test_many_and_big_replies_come_back_whole_and_in_order(
+    redis_url: str, namespace: str
+) -> None:
+    """Replies far past what the reader is fed at a time, some bigger than it."""
+    lean = LeanRedis.from_url(redis_url)
+    try:
+        values = [(b"%d:" % i) * (i % 50) for i in range(5000)] + [b"x" * 300_000, b"y" * 70_000]
+        pipe = lean.pipeline(transaction=False)
+        for i, value in enumerate(values):
+            pipe.set(f"{namespace}:{i}", value)
+        assert await pipe.execute() == [True] * len(values)
+        for i in range(len(values)):
+            pipe.get(f"{namespace}:{i}")
+        assert await pipe.execute() == values
+    finally:
+        await delete_keys(lean, namespace)
+        await lean.aclose()
 
 
 async def test_a_lost_server_raises_redis_pys_error_then_it_reconnects(redis_server: Any) -> None:

@@ -8,6 +8,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import TypeAdapter, ValidationError
 
 from events import (
     ApiTokenIssued,
@@ -23,7 +26,8 @@ from events import (
     RegistrationCreated,
     decode_event,
 )
-from events.models import GroupLeader
+from events.models import Event as EventUnion
+from events.models import GroupLeader, describe
 from tests.builders import (
     AVATAR_URL,
     BUILDERS,
@@ -573,3 +577,49 @@ def test_a_cancellation_reason_may_be_left_out_but_not_null() -> None:
     event["data"]["reason"] = None
     with pytest.raises(InvalidEvent, match="reason"):
         decode_event(json.dumps(event))
+
+
+# -- the decoder is pydantic's own --------------------------------------------
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children)
+    ),
+    max_leaves=6,
+)
+
+
+@st.composite
+def record_values(draw: st.DrawFn) -> bytes:
+    """Valid events, events with one field replaced or dropped, and raw garbage."""
+    event = draw(st.sampled_from(sorted(BUILDERS)).map(lambda kind: BUILDERS[kind]()))
+    mutation = draw(st.sampled_from(["none", "envelope", "data", "drop", "garbage"]))
+    if mutation == "garbage":
+        return draw(st.binary(max_size=40))
+    if mutation in ("envelope", "data", "drop"):
+        where = event if mutation == "envelope" else event["data"]
+        field = draw(st.sampled_from(sorted(where)))
+        if mutation == "drop":
+            del where[field]
+        else:
+            where[field] = draw(_JSON_VALUES)
+    return json.dumps(event).encode()
+
+
+def _pydantic_decode(raw: bytes) -> Any:
+    try:
+        return TypeAdapter(EventUnion).validate_json(raw)
+    except ValidationError as exc:
+        return ("invalid", describe(exc))
+
+
+@settings(max_examples=400, deadline=None)
+@given(raw=record_values())
+def test_decode_event_is_the_type_adapters_validation(raw: bytes) -> None:
+    """Valid or not, the same event or the same reason as ``TypeAdapter.validate_json``."""
+    try:
+        decoded: Any = decode_event(raw)
+    except InvalidEvent as exc:
+        decoded = ("invalid", exc.reason)
+    assert decoded == _pydantic_decode(raw)
