@@ -602,23 +602,26 @@ def test_any_order_batching_and_duplicates_give_the_reference_pages(
 
 @LAWS
 @given(data=st.data(), events=histories())
-def test_two_workers_at_once_give_the_reference_pages(
+def test_workers_at_once_give_the_reference_pages(
     redis_url: str, data: st.DataObject, events: list[Event]
 ) -> None:
+    """Up to four writers at once: two projector workers, or a rebuild's
+    batches in flight (``rebuild.WRITES_IN_FLIGHT``)."""
     changes = changes_of(events)
     batches = data.draw(deliveries(changes), label="batches")
+    names = "abcd"[: data.draw(st.integers(2, 4), label="writers")]
     workers = data.draw(
-        st.lists(st.sampled_from("ab"), min_size=len(batches), max_size=len(batches)),
+        st.lists(st.sampled_from(names), min_size=len(batches), max_size=len(batches)),
         label="workers",
     )
 
     async def run() -> None:
         prefix = fresh_prefix()
-        clients = [connect_redis(redis_url) for _ in range(3)]
+        clients = [connect_redis(redis_url) for _ in range(len(names) + 1)]
         keyspace = Keyspace(prefix, "1")
         stores = {
             name: RedisReadModel(client, keyspace)
-            for name, client in zip("ab", clients[:2], strict=True)
+            for name, client in zip(names, clients[:-1], strict=True)
         }
 
         async def work(name: str) -> None:
@@ -627,11 +630,11 @@ def test_two_workers_at_once_give_the_reference_pages(
                     await stores[name].apply(batch)
 
         try:
-            model = await RedisModel(clients[2], prefix).serve()
-            await asyncio.gather(work("a"), work("b"))
+            model = await RedisModel(clients[-1], prefix).serve()
+            await asyncio.gather(*(work(name) for name in names))
             assert await observe(model) == await reference(changes)
         finally:
-            await delete_keys(clients[2], prefix)
+            await delete_keys(clients[-1], prefix)
             for client in clients:
                 await client.aclose()
 
