@@ -109,6 +109,70 @@ def to_record(event: Any) -> Record:
     )
 
 
+class Batches:
+    """The agent's records, taken by the writer a batch at a time.
+
+    ``take`` returns as soon as there are records and the batch before has
+    been applied (the writer is idle), or there are ``size`` of them (a full
+    batch is decoded while the one before is applied). With ``linger_s`` the
+    first record of a batch also waits up to that long for more while the
+    writer is idle. ``add`` waits while a full batch is not taken yet, which
+    holds Faust's stream (and then the consumer) back.
+    """
+
+    def __init__(self, size: int, linger_s: float = 0.0) -> None:
+        self.size = size
+        self.linger_s = linger_s
+        self._items: list[Any] = []
+        self._first_at = 0.0
+        self._changed = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    async def add(self, item: Any) -> None:
+        await self._room.wait()
+        if not self._items:
+            self._first_at = asyncio.get_running_loop().time()
+        self._items.append(item)
+        if len(self._items) == 1 or len(self._items) >= self.size:
+            self._changed.set()
+        if len(self._items) >= self.size:
+            self._room.clear()
+
+    async def take(self, writing: asyncio.Future[Any] | None = None) -> list[Any]:
+        """The next batch, once there is one and ``writing`` (the batch before) is done."""
+        loop = asyncio.get_running_loop()
+        while len(self._items) < self.size:
+            timer: asyncio.Future[Any] | None = None
+            waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._changed.wait())]
+            if self._items:
+                if writing is not None and not writing.done():
+                    waits.append(writing)
+                else:
+                    left = self._first_at + self.linger_s - loop.time()
+                    if left <= 0:
+                        waits[0].cancel()
+                        break
+                    timer = asyncio.ensure_future(asyncio.sleep(left))
+                    waits.append(timer)
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waits[0].cancel()
+                if timer is not None:
+                    timer.cancel()
+            self._changed.clear()
+        batch = self._items[: self.size]
+        del self._items[: self.size]
+        if self._items:
+            self._first_at = loop.time()
+        self._room.set()
+        return batch
+
+
 _fetch_waits: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
 
 
@@ -178,30 +242,47 @@ def create_app(settings: ProjectorSettings) -> faust.App:
     @app.agent(topics, concurrency=1, name="project")
     async def project(stream: faust.StreamT[bytes]) -> None:
         await retry_forever(resources.start, "connecting to Redis and Kafka")
+        batches = Batches(settings.batch_size, settings.batch_within_s)
+
+        events = stream.noack()  # type: ignore[attr-defined]  # acked once applied
 
         async def write(prepared: Prepared, batch: list[Any]) -> None:
             await resources.pipeline.write(prepared)
             for event in batch:
-                await stream.ack(event)
+                await events.ack(event)
 
-        # A batch is written (then acknowledged) by a task of its own, so that
-        # Faust gathers the next batch, and it is decoded, while Redis applies
-        # this one; batches are written one at a time, in order. Faust holds
-        # its stream while this loop's body runs: the body must stay short.
-        writing: asyncio.Task[None] | None = None
+        async def write_batches() -> None:
+            # A batch is taken as soon as the batch before it is applied (or
+            # when it is full): records wait only while Redis is busy, and
+            # batches grow with the load. A full batch is decoded while the
+            # one before it is applied; batches are written one at a time, in
+            # order, each by a task of its own, and acknowledged after it.
+            writing: asyncio.Task[None] | None = None
+            try:
+                while True:
+                    batch = await batches.take(writing)
+                    prepared = await resources.pipeline.prepare([to_record(e) for e in batch])
+                    if writing is not None:
+                        await writing
+                    writing = asyncio.create_task(write(prepared, batch))
+            finally:
+                if writing is not None and not writing.done():
+                    writing.cancel()  # not acknowledged: redelivered
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await writing
+
+        writer = asyncio.create_task(write_batches())
         try:
-            async for batch in stream.noack_take(  # type: ignore[attr-defined]
-                settings.batch_size, settings.batch_within_s
-            ):
-                prepared = await resources.pipeline.prepare([to_record(e) for e in batch])
-                if writing is not None:
-                    await writing
-                writing = asyncio.create_task(write(prepared, batch))
+            async for event in events.events():
+                if writer.done():
+                    break
+                await batches.add(event)
+            if writer.done():
+                writer.result()  # its failure, if it failed
         finally:
-            if writing is not None and not writing.done():
-                writing.cancel()  # not acknowledged: redelivered
-                with contextlib.suppress(asyncio.CancelledError):
-                    await writing
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
             await resources.stop()
 
     @app.timer(interval=settings.prune_interval_s)  # type: ignore[untyped-decorator]

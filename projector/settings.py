@@ -29,7 +29,12 @@ class ProjectorSettings(BaseSettings):
     topic_partitions: int = Field(4, ge=1, description="for topics the projector creates")
     replication_factor: int = Field(1, ge=1)
     batch_size: int = Field(2000, ge=1)
-    batch_within_s: float = Field(0.05, gt=0)
+    batch_within_s: float = Field(
+        0.0,
+        ge=0,
+        description="how long a batch's first record may wait for more while the writer is idle; "
+        "0: a batch is taken as soon as the one before it is applied",
+    )
     fetch_max_wait_ms: int = Field(
         1500,
         ge=0,
