@@ -18,7 +18,8 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import faust
 from aiokafka import AIOKafkaProducer
@@ -29,13 +30,15 @@ from projector.generations import Generations, ReadModelLost
 from projector.health import HeartbeatWriter, WorkerHealth, worker_id
 from projector.metrics import MetricsServer, PrometheusObserver, measure_lag
 from projector.offsets import group_has_committed
-from projector.pipeline import Pipeline, Prepared
+from projector.pipeline import Pipeline
 from projector.records import Record
 from projector.recovery import SelfRebuild
 from projector.retry import retry_forever
 from projector.settings import ProjectorSettings
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class Resources:
@@ -112,19 +115,22 @@ def to_record(event: Any) -> Record:
 class Batches:
     """The agent's records, taken by the writer a batch at a time.
 
-    ``take`` returns as soon as there are records and the batch before has
-    been applied (the writer is idle), or there are ``size`` of them (a full
-    batch is decoded while the one before is applied). With ``linger_s`` the
-    first record of a batch also waits up to that long for more while the
-    writer is idle. ``add`` waits while a full batch is not taken yet, which
-    holds Faust's stream (and then the consumer) back.
+    ``take`` returns a batch once there are ``size`` records (a full batch is
+    prepared while the one before is written), or once the batch before has
+    been written (the writer is idle) and either no record has come for
+    ``quiet_s`` (what the consumer fetched has all arrived) or the first
+    record has waited ``within_s``. So records wait for a window only while
+    they keep coming, and batches grow with the load. ``add`` waits while a
+    full batch is not taken yet, which holds Faust's stream (and then the
+    consumer) back.
     """
 
-    def __init__(self, size: int, linger_s: float = 0.0) -> None:
+    def __init__(self, size: int, within_s: float, quiet_s: float = 0.0) -> None:
         self.size = size
-        self.linger_s = linger_s
+        self.within_s = within_s
+        self.quiet_s = quiet_s
         self._items: list[Any] = []
-        self._first_at = 0.0
+        self._first_at = self._last_at = 0.0
         self._changed = asyncio.Event()
         self._room = asyncio.Event()
         self._room.set()
@@ -134,8 +140,9 @@ class Batches:
 
     async def add(self, item: Any) -> None:
         await self._room.wait()
+        self._last_at = asyncio.get_running_loop().time()
         if not self._items:
-            self._first_at = asyncio.get_running_loop().time()
+            self._first_at = self._last_at
         self._items.append(item)
         if len(self._items) == 1 or len(self._items) >= self.size:
             self._changed.set()
@@ -143,7 +150,7 @@ class Batches:
             self._room.clear()
 
     async def take(self, writing: asyncio.Future[Any] | None = None) -> list[Any]:
-        """The next batch, once there is one and ``writing`` (the batch before) is done."""
+        """The next batch; ``writing`` is the batch before, being written."""
         loop = asyncio.get_running_loop()
         while len(self._items) < self.size:
             timer: asyncio.Future[Any] | None = None
@@ -152,11 +159,11 @@ class Batches:
                 if writing is not None and not writing.done():
                     waits.append(writing)
                 else:
-                    left = self._first_at + self.linger_s - loop.time()
-                    if left <= 0:
+                    due = min(self._last_at + self.quiet_s, self._first_at + self.within_s)
+                    if due <= loop.time():
                         waits[0].cancel()
                         break
-                    timer = asyncio.ensure_future(asyncio.sleep(left))
+                    timer = asyncio.ensure_future(asyncio.sleep(due - loop.time()))
                     waits.append(timer)
             try:
                 await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
@@ -167,10 +174,58 @@ class Batches:
             self._changed.clear()
         batch = self._items[: self.size]
         del self._items[: self.size]
-        if self._items:
-            self._first_at = loop.time()
         self._room.set()
         return batch
+
+
+async def in_batches(
+    stream: Any,
+    batches: Batches,
+    prepare: Callable[[list[Any]], Awaitable[T]],
+    write: Callable[[T], Awaitable[None]],
+) -> None:
+    """Run an agent's ``stream`` in batches: prepare, write, then acknowledge.
+
+    The stream's events go into ``batches`` (``Batches`` says when one is
+    taken); a full batch is prepared while the one before is written. Batches
+    are written one at a time, in order, each by a task of its own, and their
+    events are acknowledged only once it is written: a worker stopped or
+    killed mid-batch leaves the batch to be redelivered.
+    """
+    events = stream.noack()  # acknowledged by hand, once applied
+
+    async def write_then_ack(prepared: T, batch: list[Any]) -> None:
+        await write(prepared)
+        for event in batch:
+            await events.ack(event)
+
+    async def write_batches() -> None:
+        writing: asyncio.Task[None] | None = None
+        try:
+            while True:
+                batch = await batches.take(writing)
+                prepared = await prepare(batch)
+                if writing is not None:
+                    await writing
+                writing = asyncio.create_task(write_then_ack(prepared, batch))
+        finally:
+            if writing is not None and not writing.done():
+                writing.cancel()  # not acknowledged: redelivered
+                with contextlib.suppress(asyncio.CancelledError):
+                    await writing
+
+    writer = asyncio.create_task(write_batches())
+    try:
+        async for event in events.events():
+            if writer.done():
+                break
+            await batches.add(event)
+        if writer.done():
+            writer.result()  # its failure, if it failed
+    finally:
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await writer
 
 
 _fetch_waits: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
@@ -242,47 +297,14 @@ def create_app(settings: ProjectorSettings) -> faust.App:
     @app.agent(topics, concurrency=1, name="project")
     async def project(stream: faust.StreamT[bytes]) -> None:
         await retry_forever(resources.start, "connecting to Redis and Kafka")
-        batches = Batches(settings.batch_size, settings.batch_within_s)
-
-        events = stream.noack()  # type: ignore[attr-defined]  # acked once applied
-
-        async def write(prepared: Prepared, batch: list[Any]) -> None:
-            await resources.pipeline.write(prepared)
-            for event in batch:
-                await events.ack(event)
-
-        async def write_batches() -> None:
-            # A batch is taken as soon as the batch before it is applied (or
-            # when it is full): records wait only while Redis is busy, and
-            # batches grow with the load. A full batch is decoded while the
-            # one before it is applied; batches are written one at a time, in
-            # order, each by a task of its own, and acknowledged after it.
-            writing: asyncio.Task[None] | None = None
-            try:
-                while True:
-                    batch = await batches.take(writing)
-                    prepared = await resources.pipeline.prepare([to_record(e) for e in batch])
-                    if writing is not None:
-                        await writing
-                    writing = asyncio.create_task(write(prepared, batch))
-            finally:
-                if writing is not None and not writing.done():
-                    writing.cancel()  # not acknowledged: redelivered
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await writing
-
-        writer = asyncio.create_task(write_batches())
         try:
-            async for event in events.events():
-                if writer.done():
-                    break
-                await batches.add(event)
-            if writer.done():
-                writer.result()  # its failure, if it failed
+            await in_batches(
+                stream,
+                Batches(settings.batch_size, settings.batch_within_s, settings.batch_quiet_s),
+                lambda batch: resources.pipeline.prepare([to_record(e) for e in batch]),
+                lambda prepared: resources.pipeline.write(prepared),
+            )
         finally:
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
             await resources.stop()
 
     @app.timer(interval=settings.prune_interval_s)  # type: ignore[untyped-decorator]

@@ -30,10 +30,12 @@ class ProjectorSettings(BaseSettings):
     replication_factor: int = Field(1, ge=1)
     batch_size: int = Field(2000, ge=1)
     batch_within_s: float = Field(
-        0.0,
+        0.05, gt=0, description="longest a batch's first record waits for more while Redis is idle"
+    )
+    batch_quiet_s: float = Field(
+        0.002,
         ge=0,
-        description="how long a batch's first record may wait for more while the writer is idle; "
-        "0: a batch is taken as soon as the one before it is applied",
+        description="while Redis is idle, a batch is taken once no record has come for this long",
     )
     fetch_max_wait_ms: int = Field(
         1500,
