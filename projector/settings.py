@@ -38,10 +38,10 @@ class ProjectorSettings(BaseSettings):
         description="while Redis is idle, a batch is taken once no record has come for this long",
     )
     fetch_max_wait_ms: int = Field(
-        1500,
+        50,
         ge=0,
-        description="longest the broker may hold a fetch for records (Faust's own value); "
-        "Tansu holds it that long even when records arrive: lower it for freshness there",
+        description="longest the broker may hold a fetch for records (Faust fixes 1500); "
+        "Tansu holds it that long even when records arrive, Apache Kafka answers at once",
     )
     prune_interval_s: float = Field(60.0, gt=0)
     session_timeout_s: float = Field(10.0, gt=0)
