@@ -1,7 +1,7 @@
 """The projector's throughput, the rebuild's time and freshness, next to floors.
 
     .venv/bin/python -m bench.projector [--parts live,rebuild,freshness] [--events 200000]
-        [--rebuild-events 1000000] [--rate 1000] [--freshness-s 30] [--profile]
+        [--rebuild-events 1000000] [--rate 1000] [--freshness-s 30] [--trace] [--profile]
     scripts/bench projector [same options]
 
 Starts an embedded Tansu broker and a private Redis (devstack), then:
@@ -29,7 +29,11 @@ freshness
     of its own, and its latency is the time from handing it to the producer
     until the API's read path (``api.store.RedisPageReader``) lists it. Once
     per ``--fetch-wait-ms`` value (``PROJECTOR_FETCH_MAX_WAIT_MS``: Tansu
-    holds a fetch that long even when records arrive).
+    holds a fetch that long even when records arrive). Also the CPU of the
+    worker, Redis and Tansu, idle (``--idle-s``) and while publishing. With
+    ``--trace`` the worker runs as ``bench/fresh_trace.py``, which notes when
+    each probe passed each stage (fetch, Faust, batch, write), and each
+    stage's p50, p99 and mean in the slowest 1% are printed.
 
 With ``--profile``, py-spy records the one-worker projector and the rebuild
 (``.venv/bin/pip install py-spy``); the busiest functions are printed and the
