@@ -115,12 +115,12 @@ def to_record(event: Any) -> Record:
 class Batches:
     """The agent's records, taken by the writer a batch at a time.
 
-    ``take`` returns a batch once there are ``size`` records (a full batch is
-    prepared while the one before is written), or once the batch before has
-    been written (the writer is idle) and either no record has come for
-    ``quiet_s`` (what the consumer fetched has all arrived) or the first
-    record has waited ``within_s``. So records wait for a window only while
-    they keep coming, and batches grow with the load. ``add`` waits while a
+    ``take`` returns a batch once there are ``size`` records or its first
+    record has waited ``within_s`` (such a batch is prepared while the one
+    before is written), or once the batch before has been written (the
+    writer is idle) and no record has come for ``quiet_s`` (what the
+    consumer fetched has all arrived). So records wait for a window only
+    while they keep coming, and batches grow with the load. ``add`` waits while a
     full batch is not taken yet, which holds Faust's stream (and then the
     consumer) back.
     """
@@ -156,15 +156,16 @@ class Batches:
             timer: asyncio.Future[Any] | None = None
             waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._changed.wait())]
             if self._items:
+                due = self._first_at + self.within_s
                 if writing is not None and not writing.done():
                     waits.append(writing)
                 else:
-                    due = min(self._last_at + self.quiet_s, self._first_at + self.within_s)
-                    if due <= loop.time():
-                        waits[0].cancel()
-                        break
-                    timer = asyncio.ensure_future(asyncio.sleep(due - loop.time()))
-                    waits.append(timer)
+                    due = min(self._last_at + self.quiet_s, due)
+                if due <= loop.time():
+                    waits[0].cancel()
+                    break
+                timer = asyncio.ensure_future(asyncio.sleep(due - loop.time()))
+                waits.append(timer)
             try:
                 await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             finally:

@@ -116,3 +116,14 @@ async def test_nothing_is_taken_from_an_empty_buffer() -> None:
     await batches.add("a")
     await settle()
     assert taking.result() == ["a"]
+
+
+async def test_a_batch_that_waited_the_window_is_taken_while_the_one_before_is_written() -> None:
+    """At full load it is prepared while Redis applies the batch before."""
+    batches = Batches(size=3, within_s=0.0, quiet_s=HOUR)
+    writing: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    await batches.add("a")
+    taking = asyncio.ensure_future(batches.take(writing))
+    await settle()
+    assert taking.result() == ["a"]
+    writing.cancel()
