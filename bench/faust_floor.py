@@ -3,10 +3,9 @@
     python -m bench.faust_floor     (settings from the environment, as the projector's)
 
 Same app settings (``projector.app.faust_app``: commit interval and count,
-session timeout, serializers), same topics, same batching
-(``noack_take(PROJECTOR_BATCH_SIZE, PROJECTOR_BATCH_WITHIN_S)``), same
-acknowledgement after the batch; but each record is only decoded
-(``projector.pipeline.event_of``), nothing is projected or written. What the
+session timeout, serializers), same topics, same batching and acknowledgement
+after the batch (``projector.app.in_batches``); but each record is only
+decoded (``projector.pipeline.event_of``), nothing is projected or written. What the
 projector does above this is its own cost.
 """
 
@@ -14,11 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from typing import Any
 
 import faust
 
 from events.errors import InvalidEvent
-from projector.app import faust_app, to_record
+from projector.app import Batches, faust_app, in_batches, to_record
 from projector.pipeline import event_of
 from projector.settings import ProjectorSettings
 
@@ -27,16 +27,22 @@ def create_floor_app(settings: ProjectorSettings) -> faust.App:
     app = faust_app(settings)
     topics = app.topic(*settings.topics.names(), key_type=bytes, value_type=bytes)
 
+    async def prepare(batch: list[Any]) -> None:
+        for event in batch:
+            with contextlib.suppress(InvalidEvent):
+                event_of(to_record(event))
+
+    async def write(prepared: None) -> None:
+        pass
+
     @app.agent(topics, concurrency=1, name="decode")
     async def decode(stream: faust.StreamT[bytes]) -> None:
-        async for batch in stream.noack_take(  # type: ignore[attr-defined]
-            settings.batch_size, settings.batch_within_s
-        ):
-            for event in batch:
-                with contextlib.suppress(InvalidEvent):
-                    event_of(to_record(event))
-            for event in batch:
-                await stream.ack(event)
+        await in_batches(
+            stream,
+            Batches(settings.batch_size, settings.batch_within_s, settings.batch_quiet_s),
+            prepare,
+            write,
+        )
 
     return app
 

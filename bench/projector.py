@@ -1,7 +1,7 @@
 """The projector's throughput, the rebuild's time and freshness, next to floors.
 
     .venv/bin/python -m bench.projector [--parts live,rebuild,freshness] [--events 200000]
-        [--rebuild-events 1000000] [--rate 1000] [--freshness-s 30] [--profile]
+        [--rebuild-events 1000000] [--rate 1000] [--freshness-s 30] [--trace] [--profile]
     scripts/bench projector [same options]
 
 Starts an embedded Tansu broker and a private Redis (devstack), then:
@@ -29,7 +29,11 @@ freshness
     of its own, and its latency is the time from handing it to the producer
     until the API's read path (``api.store.RedisPageReader``) lists it. Once
     per ``--fetch-wait-ms`` value (``PROJECTOR_FETCH_MAX_WAIT_MS``: Tansu
-    holds a fetch that long even when records arrive).
+    holds a fetch that long even when records arrive). Also the CPU of the
+    worker, Redis and Tansu, idle (``--idle-s``) and while publishing. With
+    ``--trace`` the worker runs as ``bench/fresh_trace.py``, which notes when
+    each probe passed each stage (fetch, Faust, batch, write), and each
+    stage's p50, p99 and mean in the slowest 1% are printed.
 
 With ``--profile``, py-spy records the one-worker projector and the rebuild
 (``.venv/bin/pip install py-spy``); the busiest functions are printed and the
@@ -103,6 +107,14 @@ class Freshness:
     sent: int = 0
     seconds: float = 0.0
     latencies_ms: list[float] = field(default_factory=list)
+    # with --trace: per probe key, when it was handed to the producer and seen listed (wall s)
+    handed: dict[str, float] = field(default_factory=dict)
+    visible: dict[str, float] = field(default_factory=dict)
+    trace: Path | None = None
+    # CPU seconds per process kind (worker, redis, kafka): idle, then while publishing
+    idle_s: float = 0.0
+    idle_cpu_s: dict[str, float] = field(default_factory=dict)
+    cpu_s: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -440,9 +452,13 @@ async def freshness_with(bench: Bench, wait_ms: int) -> None:
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_batch_size=1_048_576
     )
+    trace = bench.logs / f"fresh{wait_ms}-trace.jsonl" if args.trace else None
+    if trace is not None:
+        env["BENCH_FRESH_TRACE"] = str(trace)
+    command = ["bench.fresh_trace"] if trace is not None else ["projector", "worker"]
     with ChildProcess(
         "projector",
-        [sys.executable, "-m", "projector", "worker"],
+        [sys.executable, "-m", *command],
         bench.logs / "fresh.log",
         env=env,
         cwd=ROOT,
@@ -457,10 +473,21 @@ async def freshness_with(bench: Bench, wait_ms: int) -> None:
                     )
                 await asyncio.sleep(0.25)
             await producer.start()
-            bench.freshness[wait_ms] = Freshness()
-            await steady_publishing(
-                bench, bench.freshness[wait_ms], producer, reader, topics, background
-            )
+            result = bench.freshness[wait_ms] = Freshness(trace=trace)
+
+            def cpu() -> dict[str, float]:
+                assert projector.pid is not None
+                spent = {kind: cpu_seconds(pid) for kind, pid in bench.pids().items()}
+                return {**spent, "worker": cpu_seconds(projector.pid)}
+
+            result.idle_s = args.idle_s
+            before = cpu()
+            await asyncio.sleep(args.idle_s)
+            after = cpu()
+            result.idle_cpu_s = {kind: after[kind] - before[kind] for kind in after}
+            await steady_publishing(bench, result, producer, reader, topics, background)
+            spent = cpu()
+            result.cpu_s = {kind: spent[kind] - after[kind] for kind in after}
         finally:
             await producer.stop()
             await redis.aclose()
@@ -492,6 +519,7 @@ async def steady_publishing(
                 page = await reader.page(probe_org, token, series, now_ms, 0, 1)
                 if isinstance(page, Page) and page.total_items == 1:
                     result.latencies_ms.append(1000 * (time.perf_counter() - pending.pop(series)))
+                    result.visible[str(series)] = time.time()
             await asyncio.sleep(0.001)
 
     poller = asyncio.create_task(poll())
@@ -514,6 +542,7 @@ async def steady_publishing(
                 value = json.dumps(event).encode()
                 key = str(90_000_000 + probes).encode()
                 pending[series] = time.perf_counter()
+                result.handed[key.decode()] = time.time()
                 deliveries.append(await producer.send(topics.meetings, value, key=key))
             else:
                 topic, key, value = next(source)
@@ -538,6 +567,54 @@ async def steady_publishing(
 def percentile(values: Sequence[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+TRACE_STAGES = (
+    ("publish -> fetch answered", "handed", "fetched"),
+    ("  (that fetch held by the broker)", "fetch_sent", "fetched"),
+    ("fetch answered -> Faust message", "fetched", "message"),
+    ("message -> batch taken", "message", "taken"),
+    ("taken -> write began", "taken", "write_start"),
+    ("write (3 round trips)", "write_start", "written"),
+    ("written -> seen listed", "written", "visible"),
+    ("publish -> seen listed", "handed", "visible"),
+)
+
+
+def trace_breakdown(fresh: Freshness) -> str:
+    """Each stage of the probes' latency (``--trace``): p50, p99, and its mean in the slowest 1%."""
+    if fresh.trace is None or not fresh.trace.exists():
+        return ""
+    probes = []
+    for line in fresh.trace.read_text().splitlines():
+        probe = json.loads(line)
+        key = probe["key"]
+        if key in fresh.handed and key in fresh.visible and "fetched" in probe:
+            probes.append({**probe, "handed": fresh.handed[key], "visible": fresh.visible[key]})
+    if not probes:
+        return "trace: no probe traced"
+    total = [1000 * (p["visible"] - p["handed"]) for p in probes]
+    cut = percentile(total, 99)
+    slowest = [p for p, t in zip(probes, total, strict=True) if t >= cut]
+    rows = []
+    for name, start, end in TRACE_STAGES:
+        ms = [1000 * (p[end] - p[start]) for p in probes]
+        worst = [1000 * (p[end] - p[start]) for p in slowest]
+        rows.append(
+            [
+                name,
+                f"{percentile(ms, 50):.1f}",
+                f"{percentile(ms, 99):.1f}",
+                f"{statistics.fmean(ms):.1f}",
+                f"{statistics.fmean(worst):.1f}",
+            ]
+        )
+    sizes = [p["batch"] for p in probes]
+    return (
+        f"  stages of {len(probes)} traced probes (ms; the slowest 1%: {len(slowest)} probes "
+        f">= {cut:.1f} ms); batch size p50 {percentile(sizes, 50)}, max {max(sizes)}:\n"
+        + table(["stage", "p50", "p99", "mean", "mean, slowest 1%"], rows)
+    )
 
 
 def report(bench: Bench) -> None:
@@ -625,6 +702,25 @@ def report(bench: Bench) -> None:
                 f"{percentile(t, 50):.1f} / {percentile(t, 99):.1f} ms" for t in thirds if t
             )
         )
+        kinds = ("worker", "redis", "kafka")
+        if fresh.idle_cpu_s and fresh.idle_s:
+            print(
+                f"  CPU idle ({fresh.idle_s:.0f}s before publishing), % of a core: "
+                + ", ".join(f"{k} {100 * fresh.idle_cpu_s[k] / fresh.idle_s:.1f}" for k in kinds)
+            )
+        if fresh.cpu_s:
+            print(
+                "  CPU while publishing, % of a core (µs per event): "
+                + ", ".join(
+                    f"{k} {100 * fresh.cpu_s[k] / fresh.seconds:.1f} "
+                    f"({1e6 * fresh.cpu_s[k] / max(1, fresh.sent):.0f})"
+                    for k in kinds
+                )
+                + " (kafka includes this bench's producer and reads)"
+            )
+        breakdown = trace_breakdown(fresh)
+        if breakdown:
+            print(breakdown)
     for note in bench.notes:
         print(note)
     if bench.args.profile:
@@ -645,9 +741,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=1000, help="events/s of the freshness part")
     parser.add_argument("--freshness-s", type=float, default=30)
     parser.add_argument(
+        "--idle-s", type=float, default=5, help="freshness: CPU measured idle this long first"
+    )
+    parser.add_argument(
         "--fetch-wait-ms",
         default="1500,50",
         help="freshness with each of these PROJECTOR_FETCH_MAX_WAIT_MS (comma-separated)",
+    )
+    parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="freshness: time each probe's stages in the worker (bench/fresh_trace.py)",
     )
     parser.add_argument("--timeout", type=float, default=900, help="seconds any one run may take")
     parser.add_argument("--profile", action="store_true", help="record with py-spy")
