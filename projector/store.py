@@ -354,8 +354,9 @@ class RedisReadModel:
                 put_reply, _added, *replies = replies
                 if put_reply:  # the meeting as the owner holds it goes to every copy
                     copy = Listing.held(m, p.owner, put_reply[:9])
-                    for eap in put_reply[9:]:
-                        self._put_into(pipe, int(eap), copy, now)
+                    linked = put_reply[9:]
+                    for eap, link in zip(linked[::2], linked[1::2], strict=True):
+                        self._put_into(pipe, int(eap), copy, now, link=link)
             for eaps in replies:
                 for eap in eaps:
                     self._remove_from(pipe, int(eap), m, remove_key, now, own=False)
@@ -377,19 +378,23 @@ class RedisReadModel:
         )
         pipe.sadd(self.keyspace.orgs, change.eap_organization_id)
         source = str(change.hpc_organization_id).encode()
+        version = change.version  # copies are returned only while it is in force
 
         def copies(pipe: Pipeline, replies: list[Any]) -> None:
             listed = replies[0]
             for i in range(0, len(listed), 10):
                 m, *fields = listed[i : i + 10]
                 listing = Listing.held(m.decode(), source, fields)
-                self._put_into(pipe, change.eap_organization_id, listing, now)
+                self._put_into(pipe, change.eap_organization_id, listing, now, link=version)
 
         return copies
 
     # -- list writes ----------------------------------------------------------
 
-    def _put_into(self, pipe: Pipeline, org: int, listing: Listing, now: int) -> None:
+    def _put_into(
+        self, pipe: Pipeline, org: int, listing: Listing, now: int, *, link: Any = ""
+    ) -> None:
+        """``link``: for a copy, the version of the link it is made under."""
         keys = self._org(org)
         self._put(
             keys=[
@@ -416,6 +421,7 @@ class RedisReadModel:
                 listing.version,
                 listing.registered_attendees,
                 now,
+                link,
             ],
             client=pipe,
         )

@@ -3,7 +3,8 @@
 -- ARGV: base, org, member, key (of the content), pkey (of the count register),
 --       start_ms, end_ms, series, source org, doc, people (the members
 --       registered or leading, comma-separated), version (of the meeting's
---       snapshot), registered_attendees, now_ms
+--       snapshot), registered_attendees, now_ms, link (for a copy: the
+--       version of the link it is made under, as the owner holds it)
 -- A write of the organization's own meeting carries key = pkey = 2*rev+1; a
 -- copy into a linked EAP organization carries the owner's two keys as the
 -- owner holds them. Removals leave 2*rev (see read_meta in views.lua).
@@ -21,7 +22,8 @@
 -- force. Returns, for the organization's own meetings when the document is
 -- here and the write is not stale, the meeting as held now and the EAP
 -- organizations linked to it now, which need the same write:
--- {key, pkey, start, end, series, doc, people, version, count, eap org, ...}.
+-- {key, pkey, start, end, series, doc, people, version, count,
+--  eap org, its link's version, ...}.
 local start_z, end_z, docs, meta, gone, links, eap = unpack(KEYS)
 local base, org, m = ARGV[1], ARGV[2], ARGV[3]
 local key, pkey = tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -29,7 +31,11 @@ local start_ms, end_ms, series, source, doc = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 local people, version, count = ARGV[11], ARGV[12], ARGV[13]
 local own = source == org
 
-if not own and tonumber(redis.call('HGET', links, source) or '0') <= 0 then
+-- A copy is taken only under the link it was made under: one held back while
+-- the link was undone and made again may be of a meeting removed meanwhile,
+-- whose removal this organization, unlinked then, kept no tombstone of (the
+-- new link's own copies bring whatever the owner holds since).
+if not own and tonumber(redis.call('HGET', links, source) or '0') ~= tonumber(ARGV[15]) then
   return {}
 end
 
@@ -89,7 +95,7 @@ if not own or not listed then return {} end
 if not (content or register) and math.max(key, pkey) < math.max(old_key, old_pkey) then
   return {}
 end
-local eaps = linked_eaps(eap)
+local eaps = linked_eaps(eap, true)
 local out = {fmt(new_key), fmt(new_pkey), fmt(start_ms), end_ms, new_series,
   redis.call('HGET', docs, m), new_people, new_version, new_count}
 if not content then out[4] = redis.call('ZSCORE', end_z, m) end

@@ -61,11 +61,16 @@ local function count_of(doc)
   return string.match(doc, '^%d+', at + #COUNT_AT)
 end
 
-local function linked_eaps(eap)
+-- The EAP organizations linked now; with versions, each followed by the
+-- version of its link (a copy is taken only under that same link).
+local function linked_eaps(eap, with_versions)
   local linked = {}
   local entries = redis.call('HGETALL', eap)
   for i = 1, #entries, 2 do
-    if tonumber(entries[i + 1]) > 0 then linked[#linked + 1] = entries[i] end
+    if tonumber(entries[i + 1]) > 0 then
+      linked[#linked + 1] = entries[i]
+      if with_versions then linked[#linked + 1] = entries[i + 1] end
+    end
   end
   return linked
 end

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, cast
 
 import pytest
@@ -656,10 +656,11 @@ async def b_stalled_after_step_1(
     *,
     step: int = 1,
     before: list[Event] | None = None,
+    a_batches: Sequence[list[Event]] = (),
 ) -> AsyncIterator[RedisModel]:
     """Worker b applies ``b_events`` and stalls after ``step`` (1 or 2); worker a
-    applies ``a_events`` meanwhile; then b goes on. ``before`` is applied first.
-    Yields the read model served after."""
+    applies ``a_events`` meanwhile, then each of ``a_batches``; then b goes on.
+    ``before`` is applied first. Yields the read model served after."""
     keyspace = Keyspace(namespace, "1")
     stalled, resume = asyncio.Event(), asyncio.Event()
 
@@ -677,6 +678,8 @@ async def b_stalled_after_step_1(
         b = asyncio.create_task(worker_b.apply(changes_of(b_events)))
         await asyncio.wait_for(stalled.wait(), 5)
         await worker_a.apply(changes_of(a_events))
+        for batch in a_batches:
+            await worker_a.apply(changes_of(batch))
         resume.set()
         await b
         yield await RedisModel(redis_a, namespace).serve()
@@ -709,6 +712,26 @@ async def test_a_registration_applied_while_its_snapshot_is_half_written_is_coun
         redis_url, namespace, [meeting(10, 2)], [registration_created(1, 10, 100)]
     ) as model:
         assert await attendees(model, 2, BEFORE) == {10: 1}
+
+
+async def test_a_copy_held_back_across_an_unlink_and_a_relink_is_not_written(
+    redis_url: str, namespace: str
+) -> None:
+    """b stalls before step 3 of a registration: it has read that EAP org 1 is
+    linked to org 2 and holds a copy to write there. Meanwhile a unlinks org 1,
+    cancels the meeting (org 1, unlinked, keeps no tombstone) and links org 1
+    again. b's copy is of a link that no longer holds: it must not bring back
+    the canceled meeting."""
+    before = [eap_linked(1, 2, version=1), meeting(10, 2)]
+    b_events = [registration_created(1, 10, 100)]
+    a_batches = [[eap_unlinked(1, 2, version=2)], [canceled(10, 2, version=2)]]
+    relinked = [eap_linked(1, 2, version=3)]
+    async with b_stalled_after_step_1(
+        redis_url, namespace, b_events, [], step=2, before=before, a_batches=[*a_batches, relinked]
+    ) as model:
+        assert await ids(model, 1, BEFORE) == []
+        history = before + b_events + [e for batch in a_batches for e in batch] + relinked
+        assert await observe(model) == await reference(changes_of(history))
 
 
 class ScriptCalls:
