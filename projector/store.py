@@ -75,10 +75,11 @@ class Projection:
     former_owners: tuple[bytes, ...]
     people: bytes  # members registered or leading, comma-separated
     version: bytes  # of the snapshot applied
+    fingerprint: bytes  # of the snapshot applied (``fingerprint``)
 
     @classmethod
     def parse(cls, meeting_id: int, reply: list[Any]) -> Projection:
-        rev, listed, owner, series, start, end, attendees, was, people, version = reply
+        rev, listed, owner, series, start, end, attendees, was, people, version, fp = reply
         return cls(
             meeting_id=meeting_id,
             rev=int(rev),
@@ -91,6 +92,7 @@ class Projection:
             former_owners=tuple(org for org in was.split(b",") if org),
             people=people,
             version=version,
+            fingerprint=fp,
         )
 
 
@@ -198,8 +200,13 @@ class RedisReadModel:
         pipe = self.redis.pipeline(transaction=False)
         others: list[SetEapLink | IssueToken | RevokeToken] = []  # one call each
         meetings: dict[int, list[Any]] = {}  # each meeting's changes, in batch order
+        snapshots: dict[tuple[int, bytes], PlaceMeeting] = {}
         for change in changes:
-            if isinstance(change, MeetingChange):
+            if isinstance(change, PlaceMeeting):
+                fp = fingerprint(change)
+                snapshots[change.meeting_id, fp] = change
+                meetings.setdefault(change.meeting_id, []).extend([*_meeting_op(change), fp])
+            elif isinstance(change, MeetingChange):
                 meetings.setdefault(change.meeting_id, []).extend(_meeting_op(change))
             else:
                 others.append(change)
@@ -214,11 +221,6 @@ class RedisReadModel:
         projections = {
             meeting_id: Projection.parse(meeting_id, reply)
             for meeting_id, reply in zip(meetings, first[len(others) :], strict=True)
-        }
-        snapshots = {
-            (change.meeting_id, change.version): change
-            for change in changes
-            if isinstance(change, PlaceMeeting)
         }
         links = _latest_links(changes)
         pipe = self.redis.pipeline(transaction=False)
@@ -244,7 +246,7 @@ class RedisReadModel:
                 case _:
                     assert_never(change)
         for projection in projections.values():
-            snapshot = snapshots.get((projection.meeting_id, int(projection.version or 0)))
+            snapshot = snapshots.get((projection.meeting_id, projection.fingerprint))
             queue(partial(self._place, pipe, projection, snapshot, now))
         second = await pipe.execute()
 
@@ -454,8 +456,20 @@ class RedisReadModel:
         return self.keyspace.org(organization_id)
 
 
+def fingerprint(snapshot: PlaceMeeting) -> bytes:
+    """Which snapshot the meeting's state applied, among those of a batch.
+
+    The state keeps no document, so the batch that applied a snapshot writes
+    the document it rendered. Its version alone would not tell: a snapshot of a
+    version already seen changes nothing (events.md), even one whose content
+    differs, and the content must stay that of the first.
+    """
+    return hashlib.blake2b(snapshot.head + b"\0" + snapshot.tail, digest_size=8).digest()
+
+
 def _meeting_op(change: MeetingChange) -> list[Any]:
-    """A meeting change as ``meeting.lua`` takes it: its op and the op's arguments."""
+    """A meeting change as ``meeting.lua`` takes it: its op and the op's arguments
+    (but a snapshot's fingerprint, which ``_apply`` adds)."""
     match change:
         case PlaceMeeting():
             leaders = ",".join(map(str, sorted(change.leader_ids)))

@@ -1,13 +1,14 @@
 -- One meeting's transitions, atomic in its hash slot {m<id>}.
 -- KEYS: state, one hash holding the meeting's snapshot fields (v, org, was,
---       sid, st, en, lead, rev, term), its registrations (registration id ->
+--       sid, st, en, lead, fp, rev, term), its registrations (registration id ->
 --       user id, "x" once canceled) and its registered users ("u<user id>" ->
 --       active registrations). It keeps no document: the organizations' lists
 --       hold it (see put.lua); small fields keep the hash a compact listpack.
 -- ARGV: now_ms, ended_retention_ms, tombstone_retention_ms,
 --       pending_retention_ms, grace_ms, then one or more changes, applied in
 --       order, each an op and its arguments:
---   place  version org series start_ms end_ms leaders(csv)
+--   place  version org series start_ms end_ms leaders(csv) fingerprint (of the
+--          rendered snapshot: which one of a batch's is the one applied)
 --   end
 --   reg    registration_id user_id
 --   unreg  registration_id
@@ -15,7 +16,8 @@
 -- exactly as on its own, and raises the revision when it changes the state.)
 -- Returns the meeting's whole current projection after the last change,
 -- changed or not, so that a redelivered event re-emits it:
---   {rev, listed, org, series, start, end, registered_attendees, was, people, version}
+--   {rev, listed, org, series, start, end, registered_attendees, was, people, version,
+--    fingerprint}
 -- where people are the members registered (active) or leading, comma-separated.
 local state = KEYS[1]
 local now = tonumber(ARGV[1])
@@ -58,15 +60,16 @@ local function apply(i)
       org, end_ms = new_org, tonumber(ARGV[i + 5])
       version = tonumber(ARGV[i + 1])
       redis.call('HSET', state, 'v', ARGV[i + 1], 'org', org, 'was', was, 'sid', ARGV[i + 3],
-        'st', ARGV[i + 4], 'en', ARGV[i + 5], 'lead', ARGV[i + 6])
-      return true, i + 7
+        'st', ARGV[i + 4], 'en', ARGV[i + 5], 'lead', ARGV[i + 6], 'fp', ARGV[i + 7])
+      return true, i + 8
     end
-    return false, i + 7
+    return false, i + 8
   elseif op == 'end' then
     if not ended then
       ended = true
       local fields = registration_fields()
       fields[#fields + 1], fields[#fields + 2], fields[#fields + 3] = 'lead', 'sid', 'st'
+      fields[#fields + 1] = 'fp'
       redis.call('HDEL', state, unpack(fields))
       redis.call('HSET', state, 'term', '1')
       return true, i + 1
@@ -117,9 +120,9 @@ else
 end
 redis.call('PEXPIREAT', state, fmt(deadline))
 if ended or not org then
-  return {fmt(rev), 0, org or '', '', '', '', '', was, '', fmt(version)}
+  return {fmt(rev), 0, org or '', '', '', '', '', was, '', fmt(version), ''}
 end
-local m = redis.call('HMGET', state, 'sid', 'st', 'en', 'lead')
+local m = redis.call('HMGET', state, 'sid', 'st', 'en', 'lead', 'fp')
 local people, registered = {}, {}
 for _, field in ipairs(redis.call('HKEYS', state)) do
   local user = string.match(field, '^u(%d+)$')
@@ -137,4 +140,4 @@ for leader in string.gmatch(m[4], '[^,]+') do
   end
 end
 return {fmt(rev), 1, org, m[1], m[2], m[3], attendees, was, table.concat(people, ','),
-  fmt(version)}
+  fmt(version), m[5] or ''}

@@ -734,6 +734,30 @@ async def test_a_copy_held_back_across_an_unlink_and_a_relink_is_not_written(
         assert await observe(model) == await reference(changes_of(history))
 
 
+@pytest.mark.parametrize("together", [False, True], ids=["two batches", "one batch"])
+async def test_a_snapshot_of_a_version_already_seen_changes_nothing_even_its_document(
+    redis_url: str, namespace: str, together: bool
+) -> None:
+    """Two snapshots of one version with different content (an upstream
+    mistake): the first applied stands, document included (events.md). The
+    state keeps no document, so the write must know which snapshot it applied."""
+    first = meeting(10, 2, version=3, name="first", series=41)
+    second = meeting(10, 3, version=3, name="second", hour=5, event=updated)
+    batches = [[first, second]] if together else [[first], [second]]
+    redis = connect_redis(redis_url)
+    model = RedisModel(redis, namespace)
+    try:
+        await model.serve()
+        for batch in batches:
+            await model.apply(changes_of(batch))
+        assert await observe(model) == await reference(changes_of([first, second]))
+        _total, meetings = await model.page(2, BEFORE)
+        assert [m["name"] for m in meetings] == ["first"]
+    finally:
+        await delete_keys(redis, namespace)
+        await redis.aclose()
+
+
 class ScriptCalls:
     """A real Redis client that records the script calls queued on each pipeline."""
 
