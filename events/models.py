@@ -8,6 +8,7 @@ must carry an offset; they are truncated to the millisecond when read.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -70,11 +71,12 @@ class MeetingSnapshot(_Frozen):
     group_leader: GroupLeader
     co_leader_ids: tuple[Id, ...] = ()
 
-    @property
+    # Cached: the validator below reads them, then projecting and rendering do.
+    @cached_property
     def start_ms(self) -> int:
         return epoch_ms(self.start_time)
 
-    @property
+    @cached_property
     def end_ms(self) -> int:
         return epoch_ms(self.end_time)
 

@@ -89,15 +89,14 @@ def project(event: Event) -> Change:
     """The change one event makes."""
     match event:
         case MeetingScheduled(data=snapshot) | MeetingUpdated(data=snapshot):
-            start_ms, end_ms = snapshot.start_ms, snapshot.end_ms  # each read once
-            head, tail = render_parts(snapshot, start_ms, end_ms)
+            head, tail = render_parts(snapshot)
             return PlaceMeeting(
                 meeting_id=snapshot.meeting_id,
                 version=snapshot.version,
                 organization_id=snapshot.organization_id,
                 series_id=snapshot.meeting_series_id,
-                start_ms=start_ms,
-                end_ms=end_ms,
+                start_ms=snapshot.start_ms,
+                end_ms=snapshot.end_ms,
                 leader_ids=snapshot.leader_ids,
                 head=head,
                 tail=tail,

@@ -43,25 +43,15 @@ def leader_name(first_name: str, last_name: str) -> str:
     return f"{first_name} {last_name[0].upper()}."
 
 
-def render_parts(
-    meeting: MeetingSnapshot, start_ms: int | None = None, end_ms: int | None = None
-) -> tuple[bytes, bytes]:
-    """The document before and after the ``registered_attendees`` value.
-
-    ``start_ms`` and ``end_ms``, when the caller has them, spare reading the
-    meeting's times again: they must be its ``start_ms`` and ``end_ms``.
-    """
-    if start_ms is None:
-        start_ms = meeting.start_ms
-    if end_ms is None:
-        end_ms = meeting.end_ms
-    minutes = (end_ms - start_ms) // 60_000
+def render_parts(meeting: MeetingSnapshot) -> tuple[bytes, bytes]:
+    """The document before and after the ``registered_attendees`` value."""
+    minutes = (meeting.end_ms - meeting.start_ms) // 60_000
     leader = meeting.group_leader
     before = {
         "id": meeting.meeting_id,
         "name": meeting.name,
-        "start_time": format_time(start_ms),
-        "end_time": format_time(end_ms),
+        "start_time": format_time(meeting.start_ms),
+        "end_time": format_time(meeting.end_ms),
         "duration": format_duration(minutes),
         "duration_in_minutes": minutes,
         "topic": meeting.topic,
