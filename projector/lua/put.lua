@@ -77,7 +77,8 @@ if new_count == nil and listed then new_count = count_of(doc) end
 if content or register then
   if listed then
     -- The document shows the register's count; the followers' lists, its people.
-    redis.call('HSET', docs, m, with_count(doc, new_count))
+    doc = with_count(doc, new_count)
+    redis.call('HSET', docs, m, doc)
     set_people(base, m, start_ms, new_people, (old_start and old_people) or '', old_start)
   elseif old_key == 0 then
     -- A register without any document yet: pruned like a tombstone unless the
@@ -96,8 +97,8 @@ if not (content or register) and math.max(key, pkey) < math.max(old_key, old_pke
   return {}
 end
 local eaps = linked_eaps(eap, true)
-local out = {fmt(new_key), fmt(new_pkey), fmt(start_ms), end_ms, new_series,
-  redis.call('HGET', docs, m), new_people, new_version, new_count}
+local out = {fmt(new_key), fmt(new_pkey), fmt(start_ms), end_ms, new_series, doc,
+  new_people, new_version, new_count}
 if not content then out[4] = redis.call('ZSCORE', end_z, m) end
 for _, e in ipairs(eaps) do out[#out + 1] = e end
 return out
