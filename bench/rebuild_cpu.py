@@ -33,6 +33,8 @@ NOW_MS = 1_780_000_000_000  # a fixed "now": the same history for every tree
 
 
 def proc_cpu_s(pid: int) -> float:
+    """A process's CPU seconds. (Not ``bench.api.cpu_seconds``: this runs in the
+    tree under test, which may not have it.)"""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 

@@ -30,7 +30,10 @@ class ProjectorSettings(BaseSettings):
     replication_factor: int = Field(1, ge=1)
     batch_size: int = Field(2000, ge=1)
     batch_within_s: float = Field(
-        0.05, gt=0, description="longest a batch's first record waits for more while Redis is idle"
+        0.05,
+        gt=0,
+        description="longest a batch's first record waits for more; the batch is then "
+        "taken, and prepared while the one before is written",
     )
     batch_quiet_s: float = Field(
         0.002,

@@ -394,7 +394,7 @@ class RedisReadModel:
     # -- list writes ----------------------------------------------------------
 
     def _put_into(
-        self, pipe: Pipeline, org: int, listing: Listing, now: int, *, link: Any = ""
+        self, pipe: Pipeline, org: int, listing: Listing, now: int, *, link: bytes | int = b""
     ) -> None:
         """``link``: for a copy, the version of the link it is made under."""
         keys = self._org(org)

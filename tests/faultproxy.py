@@ -15,11 +15,11 @@ import socket
 import struct
 import threading
 import time
-from types import TracebackType
-from typing import Self
+
+from devstack.process import Started
 
 
-class FlakyProxy:
+class FlakyProxy(Started):
     def __init__(self, listen_port: int, target_host: str, target_port: int) -> None:
         self.listen_port = listen_port
         self.target = (target_host, target_port)
@@ -30,17 +30,11 @@ class FlakyProxy:
         self.connections = 0  # accepted so far
         self.resets = 0  # connections reset by outages
 
-    def __enter__(self) -> Self:
+    def start(self) -> None:
         self._thread.start()
         self._call(self._listen())
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def stop(self) -> None:
         self._call(self._close(reset=False))
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
