@@ -1,7 +1,8 @@
 """``RedisPageReader``: pages of the read model, straight from Redis.
 
 The fast path is one atomic script in the organization's hash slot that checks
-the token and returns the page, documents already rendered. Only a token not
+the token and returns the page, documents already rendered (stored compact:
+they are expanded here, ``projector.documents``). Only a token not
 issued to the path's organization takes a second round trip, to tell the two
 401s apart and to notice a read model that is gone (Redis restarted empty).
 
@@ -27,6 +28,7 @@ from redis.exceptions import NoScriptError, RedisError
 from api.errors import ReadModelUnavailable
 from api.resp import PipelinedConnection
 from projector.connections import RedisClient
+from projector.documents import expand
 from projector.health import live_workers
 from projector.keys import Control, Keyspace, as_text, current_generation_key
 
@@ -166,7 +168,7 @@ class RedisPageReader:
                             [sha, now_ms, offset, limit, int(series_id is not None)],
                         )
                     if reply[0] == 1:
-                        return Page(int(reply[1]), reply[2], _milliseconds(reply[3]))
+                        return Page(int(reply[1]), expand(reply[2]), _milliseconds(reply[3]))
                 denial = await self._denial(keyspace, sha)
                 if denial is not None:
                     return denial

@@ -21,6 +21,7 @@ from projector.changes import (
     SetEapLink,
     Unregister,
 )
+from projector.documents import expand
 
 CANCELED = None
 
@@ -44,9 +45,10 @@ class _Meeting:
         return member_id in self.snapshot.leader_ids or member_id in self.registered_users()
 
     def document(self) -> bytes:
+        """As JSON."""
         assert self.snapshot is not None
         count = str(self.registered_attendees()).encode()
-        return self.snapshot.head + count + self.snapshot.tail
+        return expand(self.snapshot.head + count + self.snapshot.tail)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,10 @@
-"""A meeting's JSON document, exactly as the API returns it (decisions.md).
+"""A meeting's document, exactly as the API returns it (decisions.md).
 
 The document is rendered once per snapshot, in two parts around
 ``registered_attendees`` so that a registration only swaps the number:
-``head + str(count) + tail``.
+``head + str(count) + tail``. The parts are in the form the lists store
+(``projector.documents``: the JSON with its keys and common values as single
+bytes); ``render_meeting`` gives the JSON itself.
 """
 
 from __future__ import annotations
@@ -13,9 +15,17 @@ from datetime import UTC, datetime, timedelta
 import orjson
 
 from events.models import MeetingSnapshot
+from projector.documents import DEFAULT_AVATAR, compact, expand
 
-DEFAULT_AVATAR = "https://ssl.gstatic.com/accounts/ui/avatar_2x.png"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# The document with a placeholder for each value, in the stored form.
+_HEAD = compact(
+    b'{"id":%d,"name":%b,"start_time":%b,"end_time":%b,"duration":%b,'
+    b'"duration_in_minutes":%d,"topic":%b,"description":%b,"location":%b,'
+    b'"meeting_series_id":%b,"max_attendees":%d,"registered_attendees":'
+)
+_TAIL = compact(b',"group_leader":{"id":%d,"name":%b,"avatar":%b}}')
 
 
 @functools.lru_cache(maxsize=16384)  # meetings start and end on few distinct times
@@ -43,34 +53,39 @@ def leader_name(first_name: str, last_name: str) -> str:
     return f"{first_name} {last_name[0].upper()}."
 
 
+@functools.lru_cache(maxsize=16384)
+def _time(ms: int) -> bytes:
+    return compact(orjson.dumps(format_time(ms)))
+
+
+@functools.lru_cache(maxsize=16384)  # durations, locations, avatars: few distinct ones
+def _compact_string(text: str) -> bytes:
+    return compact(orjson.dumps(text))
+
+
 def render_parts(meeting: MeetingSnapshot) -> tuple[bytes, bytes]:
-    """The document before and after the ``registered_attendees`` value."""
+    """The stored document before and after the ``registered_attendees`` value."""
     minutes = (meeting.end_ms - meeting.start_ms) // 60_000
     leader = meeting.group_leader
-    before = {
-        "id": meeting.meeting_id,
-        "name": meeting.name,
-        "start_time": format_time(meeting.start_ms),
-        "end_time": format_time(meeting.end_ms),
-        "duration": format_duration(minutes),
-        "duration_in_minutes": minutes,
-        "topic": meeting.topic,
-        "description": meeting.description,
-        "location": meeting.location,
-        "meeting_series_id": meeting.meeting_series_id,
-        "max_attendees": meeting.max_attendees,
-        "registered_attendees": 0,
-    }
-    after = {
-        "id": leader.id,
-        "name": leader_name(leader.first_name, leader.last_name),
-        "avatar": leader.avatar_url or DEFAULT_AVATAR,
-    }
-    head = orjson.dumps(before)[: -len(b"0}")]
-    tail = b',"group_leader":' + orjson.dumps(after) + b"}"
+    head = _HEAD % (
+        meeting.meeting_id,
+        orjson.dumps(meeting.name),
+        _time(meeting.start_ms),
+        _time(meeting.end_ms),
+        _compact_string(format_duration(minutes)),
+        minutes,
+        orjson.dumps(meeting.topic),
+        orjson.dumps(meeting.description),
+        _compact_string(meeting.location),
+        orjson.dumps(meeting.meeting_series_id),
+        meeting.max_attendees,
+    )
+    name = orjson.dumps(leader_name(leader.first_name, leader.last_name))
+    tail = _TAIL % (leader.id, name, _compact_string(leader.avatar_url or DEFAULT_AVATAR))
     return head, tail
 
 
 def render_meeting(meeting: MeetingSnapshot, registered_attendees: int) -> bytes:
+    """The document as JSON."""
     head, tail = render_parts(meeting)
-    return head + str(registered_attendees).encode() + tail
+    return expand(head + str(registered_attendees).encode() + tail)

@@ -19,6 +19,7 @@ from typing import Any
 
 from events.errors import InvalidEvent
 from projector.connections import RedisClient, connect_redis
+from projector.documents import expand
 from projector.keys import Control, Keyspace, as_text, meeting_id_of
 from projector.memory import InMemoryReadModel
 from projector.offsets import committed_offsets, log_end_offsets
@@ -83,7 +84,7 @@ async def read_list(
     pipe.hmget(keys.doc, members)
     ends, docs = await pipe.execute()
     return [
-        (int(start), meeting_id_of(member), doc)
+        (int(start), meeting_id_of(member), expand(doc))
         for (member, start), end, doc in zip(listed, ends, docs, strict=True)
         if end is not None and end > now_ms
     ]

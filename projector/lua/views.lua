@@ -44,10 +44,12 @@ local function tombstone(meta, m, key, people, pkey, count)
   end
 end
 
-local COUNT_AT = ',"registered_attendees":'
+-- Where a stored document's registered_attendees begins: the byte that stands
+-- for ',"registered_attendees":' (projector/documents.py); its digits follow.
+-- No other byte of a document is a control byte.
+local COUNT_AT = '\12'
 
--- The document with its registered_attendees replaced. JSON escapes every
--- quote inside a string, so the first match is the field itself.
+-- The document with its registered_attendees replaced.
 local function with_count(doc, count)
   local at = string.find(doc, COUNT_AT, 1, true)
   local from = at + #COUNT_AT
