@@ -1,28 +1,46 @@
 #!lua flags=no-writes
 -- One page of a member's upcoming meetings in an organization's list, and the
 -- token check, in one atomic read of the organization's slot. A member's list
--- is short, so it is filtered whole: by end (not yet ended) and by series.
--- KEYS: tok, member list (base:u:<member>), end, doc, series (or any key, unused)
--- ARGV: token sha256, now_ms, offset, limit, "1" to filter by the series
+-- is short, so it is filtered whole (by end: not yet ended; by series) and
+-- sorted, as the organization's list is, by start then member.
+-- KEYS: tok, users (members' lists), start, end, doc, series (or any key,
+--       unused), the member's list in a generation built before 2026-11-24
+-- ARGV: token sha256, now_ms, offset, limit, "1" to filter by the series, member id
 -- Returns {0} when the token is not issued to this organization, else
 -- {1, total_items, documents joined by ",", next_end}: next_end is the earliest
 -- end_time later than now of the organization's list ('' if none), before
 -- which the answer cannot change by time alone.
-local tok, listed_z, end_z, docs, series_z = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local tok, users, start_z, end_z, docs, series_z, before = unpack(KEYS)
 local now, offset, limit = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local filtered = ARGV[5] == '1'
 
 if redis.call('HGET', tok, ARGV[1]) ~= '1' then return {0} end
 local next_end = redis.call('ZRANGEBYSCORE', end_z, '(' .. ARGV[2], '+inf', 'LIMIT', 0, 1, 'WITHSCORES')[2] or ''
 
-local upcoming = {}
-for _, m in ipairs(redis.call('ZRANGE', listed_z, 0, -1)) do
+local followed = redis.call('HGET', users, ARGV[6])
+if not followed then
+  -- A generation built before 2026-11-24 keeps a sorted set per member; read
+  -- it until every deployment has rebuilt (README, "Upgrading").
+  followed = table.concat(redis.call('ZRANGE', before, 0, -1), ',')
+end
+local upcoming, starts = {}, {}
+for m in string.gmatch(followed, '[^,]+') do
   local ends = tonumber(redis.call('ZSCORE', end_z, m))
   if ends and ends > now and (not filtered or redis.call('ZSCORE', series_z, m)) then
     upcoming[#upcoming + 1] = m
+    starts[m] = tonumber(redis.call('ZSCORE', start_z, m))
   end
 end
 if offset >= #upcoming or limit < 1 then return {1, #upcoming, '', next_end} end
+
+-- Equal starts in member order, as a sorted set has them: a member's letter
+-- tells its number of digits (projector/keys.py), so order by length, then
+-- by the digits.
+table.sort(upcoming, function(a, b)
+  if starts[a] ~= starts[b] then return starts[a] < starts[b] end
+  if #a ~= #b then return #a < #b end
+  return a < b
+end)
 
 local page = {}
 for i = offset + 1, math.min(offset + limit, #upcoming) do page[#page + 1] = upcoming[i] end

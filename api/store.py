@@ -163,9 +163,18 @@ class RedisPageReader:
                         )
                     else:
                         series = keys.series(series_id or 0)
+                        before = keys.member_before_users(member_id)
                         reply = await self._read_member(
-                            [keys.tokens, keys.member(member_id), keys.end, keys.doc, series],
-                            [sha, now_ms, offset, limit, int(series_id is not None)],
+                            [
+                                keys.tokens,
+                                keys.users,
+                                keys.start,
+                                keys.end,
+                                keys.doc,
+                                series,
+                                before,
+                            ],
+                            [sha, now_ms, offset, limit, int(series_id is not None), member_id],
                         )
                     if reply[0] == 1:
                         return Page(int(reply[1]), expand(reply[2]), _milliseconds(reply[3]))

@@ -47,7 +47,8 @@ ORG_KINDS = {
     "doc": "documents",
     "meta": "write keys (meta)",
     "s": "series lists",
-    "u": "members' lists",
+    "u": "members' lists (before 2026-11-24)",
+    "users": "members' lists",
     "p": "meeting followers (main before the memory layout)",
     "tok": "tokens",
 }

@@ -146,8 +146,15 @@ class OrgKeys:
     def series(self, series_id: int) -> str:
         return f"{self.base}:s:{series_id}"
 
-    def member(self, member_id: int) -> str:
-        """The meetings of the list that a member follows (registered or leading)."""
+    @property
+    def users(self) -> str:
+        """For each member (user id), the meetings of the list they follow (registered
+        or leading), comma-separated members (``member``), in no order."""
+        return f"{self.base}:users"
+
+    def member_before_users(self, member_id: int) -> str:
+        """A member's list in a generation built before ``users`` (2026-11-24): a sorted
+        set by start. Only the API reads it, until every deployment has rebuilt."""
         return f"{self.base}:u:{member_id}"
 
 

@@ -79,7 +79,7 @@ if content or register then
     -- The document shows the register's count; the followers' lists, its people.
     doc = with_count(doc, new_count)
     redis.call('HSET', docs, m, doc)
-    set_people(base, m, start_ms, new_people, (old_start and old_people) or '', old_start)
+    set_people(base, m, new_people, (old_start and old_people) or '')
   elseif old_key == 0 then
     -- A register without any document yet: pruned like a tombstone unless the
     -- document comes.

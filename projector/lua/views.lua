@@ -77,20 +77,45 @@ local function linked_eaps(eap, with_versions)
   return linked
 end
 
+-- The members' lists: base:users holds, for each member (user id), the
+-- meetings of the organization's list they follow (registered or leading),
+-- comma-separated, in no order (api/read_member.lua sorts them by start).
+local function follow(users, user, m)
+  local held = redis.call('HGET', users, user)
+  if not held then
+    redis.call('HSET', users, user, m)
+  elseif not string.find(',' .. held .. ',', ',' .. m .. ',', 1, true) then
+    redis.call('HSET', users, user, held .. ',' .. m)
+  end
+end
+
+local function unfollow(users, user, m)
+  local held = redis.call('HGET', users, user)
+  if not held then return end
+  local kept = {}
+  for other in string.gmatch(held, '[^,]+') do
+    if other ~= m then kept[#kept + 1] = other end
+  end
+  if #kept == 0 then
+    redis.call('HDEL', users, user)
+  else
+    redis.call('HSET', users, user, table.concat(kept, ','))
+  end
+end
+
 -- The members who follow m here (registered or leading, comma-separated):
--- m is in each one's list (base:u:<user>, by start), and in nobody else's.
--- ``old`` are the followers of the last write (meta), in those lists now at
--- the start ``old_start``. Only the differences are written, unless the start
--- moved.
-local function set_people(base, m, start_ms, people, old, old_start)
-  local moved = tonumber(start_ms) ~= old_start
+-- m is in each one's list, and in nobody else's. ``old`` are the followers of
+-- the last write (meta), whose lists hold m now: only the differences are
+-- written.
+local function set_people(base, m, people, old)
+  local users = base .. ':users'
   local gone = {}
   for user in string.gmatch(old, '[^,]+') do gone[user] = true end
   for user in string.gmatch(people, '[^,]+') do
-    if moved or not gone[user] then redis.call('ZADD', base .. ':u:' .. user, start_ms, m) end
+    if not gone[user] then follow(users, user, m) end
     gone[user] = nil
   end
-  for user in pairs(gone) do redis.call('ZREM', base .. ':u:' .. user, m) end
+  for user in pairs(gone) do unfollow(users, user, m) end
 end
 
 -- Take m out of every list of the organization (its meta stays as it is),
@@ -101,6 +126,6 @@ local function unlist(base, org, m, series, source, people)
   redis.call('HDEL', base .. ':doc', m)
   if series ~= '' then redis.call('ZREM', base .. ':s:' .. series, m) end
   if source ~= '' and source ~= org then redis.call('SREM', base .. ':from:' .. source, m) end
-  for user in string.gmatch(people, '[^,]+') do redis.call('ZREM', base .. ':u:' .. user, m) end
+  for user in string.gmatch(people, '[^,]+') do unfollow(base .. ':users', user, m) end
 end
 

@@ -598,6 +598,36 @@ async def test_a_members_list_holds_what_they_registered_for_or_lead(
     assert (await api.get(member_path(78), bearer())).json()["meetings"] == []
 
 
+async def test_a_members_list_is_in_the_organizations_order(model: ReadModel, api: Api) -> None:
+    # Equal starts in id order, 9 before 10 before 100 (members sort by id as
+    # numbers), whatever order the member registered in.
+    ids_and_hours = [(100, 1), (12, 1), (10, 1), (9, 1), (101, 0), (8, 2), (11, 1), (1000, 1)]
+    await model.publish(*(future_meeting(i, hour=hour) for i, hour in ids_and_hours))
+    await model.publish(
+        *(registration_created(n, i, 77) for n, (i, _) in enumerate(ids_and_hours, 1))
+    )
+
+    organization = await api.ids(items=10)
+    assert organization == [101, 9, 10, 11, 12, 100, 1000, 8]
+    assert await api.ids(member_path(77), items=10) == organization
+    pages = [await api.ids(member_path(77), items=4, page=page) for page in (1, 2)]
+    assert pages == [organization[:4], organization[4:]]
+
+
+async def test_a_members_list_of_a_generation_built_before_the_users_hash_is_read(
+    model: ReadModel, api: Api
+) -> None:
+    await model.publish(future_meeting(1, hour=1), future_meeting(2, hour=2), future_meeting(3))
+    keys = model.keyspace.org(ORG)
+    # The layout of main before 2026-11-24: a sorted set by start per member.
+    await model.redis.zadd(
+        keys.member_before_users(77), {member(1): DAY_2099 + HOUR_MS, member(3): DAY_2099}
+    )
+
+    assert await api.ids(member_path(77)) == [3, 1]
+    assert await api.ids(member_path(78)) == []
+
+
 @pytest.mark.parametrize(
     ("member", "headers", "status", "body"),
     [

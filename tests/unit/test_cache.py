@@ -65,6 +65,6 @@ def test_bounded_by_entries_and_bytes_oldest_first() -> None:
 
 def test_the_organization_of_a_key() -> None:
     assert organization_of(b"um:3:{o42}:start") == 42
-    assert organization_of(b"um:3:{o42}:u:7") == 42
+    assert organization_of(b"um:3:{o42}:users") == 42
     assert organization_of(b"um:3:{m42}:r") is None
     assert organization_of(b"um:3:{o}:x") is None

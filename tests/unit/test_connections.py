@@ -104,10 +104,10 @@ async def test_a_cluster_client_waits_for_a_permit_then_gives_up() -> None:
 def test_everything_one_request_reads_shares_the_organizations_slot() -> None:
     org = Keyspace("um", "7").org(5)
     request_keys = [org.start, org.end, org.doc, org.meta, org.tokens, org.series(412)]
-    request_keys += [org.member(7001)]
+    request_keys += [org.users]
     # what the organization scripts build from ``base`` (projector/lua/views.lua, put.lua)
-    built = [f"{org.base}:{suffix}" for suffix in ("gone", "links", "eap", "from:900")]
-    built += [f"{org.base}:s:41", f"{org.base}:u:7001"]
+    built = [f"{org.base}:{suffix}" for suffix in ("gone", "links", "eap", "from:900", "users")]
+    built += [f"{org.base}:s:41"]
 
     assert {slot(key) for key in request_keys + built} == {slot("{o5}")}
 
