@@ -31,8 +31,8 @@ from projector.startup import StartupError
 TIMEOUT_S = 5.0
 SCAN_COUNT = 1000
 RESUME = "paused (resume with `python -m projector rebuild`)"
-REGISTERED_USER = re.compile(rb"u\d+")
-"""A field of a meeting's state counting one user's active registrations."""
+REGISTRATION = re.compile(rb"\d+")
+"""A field of a meeting's state: a registration's id (its value: the user, or x once canceled)."""
 REGISTRATIONS_LABEL = "registrations (distinct active users per meeting, summed)"
 
 
@@ -150,6 +150,11 @@ def is_upcoming(state: Iterable[bytes | str | None], now_ms: int) -> bool:
     org, term, end = (None if value is None else as_text(value) for value in state)
     end_ms = _int(end)
     return bool(org) and term != "1" and end_ms is not None and end_ms > now_ms
+
+
+def active_users(state: Mapping[bytes, bytes]) -> set[bytes]:
+    """The users with an active registration, in a meeting's state."""
+    return {user for field, user in state.items() if REGISTRATION.fullmatch(field) and user != b"x"}
 
 
 def format_age(now_ms: int, then_ms: int | None) -> str:
@@ -323,11 +328,11 @@ async def count(redis: RedisClient, keyspace: Keyspace, now_ms: int) -> Counts:
         async with redis.pipeline(transaction=False) as pipe:
             for state in states:
                 pipe.hmget(state, "org", "term", "en")
-                pipe.hkeys(state)
+                pipe.hgetall(state)
             replies = await pipe.execute()
         for state, fields in zip(replies[::2], replies[1::2], strict=True):
             upcoming += is_upcoming(state, now_ms)
-            registrations += sum(1 for field in fields if REGISTERED_USER.fullmatch(field))
+            registrations += len(active_users(fields))
 
     async for key in redis.scan_iter(match=pattern, count=SCAN_COUNT):
         if key.endswith(b"}"):  # a meeting's state hash

@@ -1,9 +1,9 @@
 -- One meeting's transitions, atomic in its hash slot {m<id>}.
 -- KEYS: state, one hash holding the meeting's snapshot fields (v, org, was,
---       sid, st, en, lead, fp, rev, term), its registrations (registration id ->
---       user id, "x" once canceled) and its registered users ("u<user id>" ->
---       active registrations). It keeps no document: the organizations' lists
---       hold it (see put.lua); small fields keep the hash a compact listpack.
+--       sid, st, en, lead, fp, rev, term) and its registrations (registration
+--       id -> user id, "x" once canceled; a user may hold several). It keeps no
+--       document: the organizations' lists hold it (see put.lua); small fields
+--       keep the hash a compact listpack.
 -- ARGV: now_ms, ended_retention_ms, tombstone_retention_ms,
 --       pending_retention_ms, grace_ms, then one or more changes, applied in
 --       order, each an op and its arguments:
@@ -39,11 +39,11 @@ local version, ended, rev = tonumber(s[1]) or 0, s[2] == '1', tonumber(s[3]) or 
 local org, was, end_ms = s[4], s[5] or '', tonumber(s[6])
 local revised = false
 
--- Fields of registrations (digits) and of registered users ("u" and digits).
+-- Fields of registrations (digits).
 local function registration_fields()
   local out = {}
   for _, field in ipairs(redis.call('HKEYS', state)) do
-    if string.match(field, '^u?%d+$') then out[#out + 1] = field end
+    if string.match(field, '^%d+$') then out[#out + 1] = field end
   end
   return out
 end
@@ -78,17 +78,12 @@ local function apply(i)
   elseif op == 'reg' then
     if not ended and not redis.call('HGET', state, ARGV[i + 1]) then
       redis.call('HSET', state, ARGV[i + 1], ARGV[i + 2])
-      redis.call('HINCRBY', state, 'u' .. ARGV[i + 2], 1)
       return true, i + 3
     end
     return false, i + 3
   elseif op == 'unreg' then
-    local user = redis.call('HGET', state, ARGV[i + 1])
-    if not ended and user ~= 'x' then
+    if not ended and redis.call('HGET', state, ARGV[i + 1]) ~= 'x' then
       redis.call('HSET', state, ARGV[i + 1], 'x')
-      if user and redis.call('HINCRBY', state, 'u' .. user, -1) <= 0 then
-        redis.call('HDEL', state, 'u' .. user)
-      end
       return true, i + 2
     end
     return false, i + 2
@@ -123,10 +118,12 @@ if ended or not org then
   return {fmt(rev), 0, org or '', '', '', '', '', was, '', fmt(version), ''}
 end
 local m = redis.call('HMGET', state, 'sid', 'st', 'en', 'lead', 'fp')
+-- The users with an active registration, each once.
 local people, registered = {}, {}
-for _, field in ipairs(redis.call('HKEYS', state)) do
-  local user = string.match(field, '^u(%d+)$')
-  if user then
+local fields = redis.call('HGETALL', state)
+for k = 1, #fields, 2 do
+  local user = fields[k + 1]
+  if user ~= 'x' and not registered[user] and string.match(fields[k], '^%d+$') then
     people[#people + 1] = user
     registered[user] = true
   end

@@ -14,7 +14,7 @@ from projector import status as status_cli
 from projector.keys import Control
 from projector.settings import ProjectorSettings
 from projector.startup import prepare
-from projector.status import format_age, is_upcoming
+from projector.status import active_users, format_age, is_upcoming
 from projector.store import RedisReadModel
 from tests.builders import (
     HOUR_MS,
@@ -218,3 +218,10 @@ def test_upcoming_means_listed_not_terminated_and_not_ended() -> None:
     assert not is_upcoming([None, None, b"2000"], now_ms=1000)  # registrations only
     assert not is_upcoming([b"5", b"1", b"2000"], now_ms=1000)  # canceled or completed
     assert not is_upcoming([b"5", None, b"1000"], now_ms=1000)  # over
+
+
+def test_registrations_count_each_user_with_an_active_one_once() -> None:
+    state = {b"v": b"2", b"org": b"5", b"en": b"2000", b"rev": b"17", b"fp": b"12345678"}
+    state |= {b"11": b"100", b"12": b"100", b"13": b"101", b"14": b"x"}  # 14: canceled
+
+    assert active_users(state) == {b"100", b"101"}
