@@ -46,7 +46,7 @@ end
 
 -- Where a stored document's registered_attendees begins: the byte that stands
 -- for ',"registered_attendees":' (projector/documents.py); its digits follow.
--- No other byte of a document is a control byte.
+-- JSON holds no raw control byte, so the first match is the field itself.
 local COUNT_AT = '\12'
 
 -- The document with its registered_attendees replaced.
