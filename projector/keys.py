@@ -14,7 +14,8 @@ Organization keys (``OrgKeys``):
     start        zset  member -> start ms      the organization's list, EAP copies included
     end          zset  member -> end ms        the same meetings by end, for exact counts
     s:<series>   zset  member -> start ms      one series of that list
-    doc          hash  member -> meeting JSON  rendered exactly as the API returns it
+    doc          hash  member -> meeting JSON  as the API returns it, stored compact
+                                           (projector/documents.py)
     meta         hash  member -> "key|series|source|version|people[|pkey|count]"
                        the content's ordering key, series, owner and snapshot
                        version; the count register: the members following it
@@ -25,12 +26,13 @@ Organization keys (``OrgKeys``):
     links        hash  hpc org -> +version linked / -version unlinked (EAP side)
     eap          hash  eap org -> +version linked / -version unlinked (HPC side)
     tok          hash  token sha256 -> "1" issued / "0" revoked
-    u:<user>     zset  member -> start ms      meetings of the list a user follows
+    users        hash  user id -> members      meetings of the list each user follows
+                                           (registered or leading), comma-separated
 
 Meeting keys (``MeetingKeys``): ``state``, one hash: the snapshot's fields
 (version, owner, series, times, leaders, revision, terminal flag; no document,
 which only the organizations' lists hold), registration id -> user id (or "x"
-once canceled), and "u<user id>" -> that user's active registrations.
+once canceled; the users with an active one follow the meeting).
 
 Global keys of a generation: ``orgs`` (organizations with a list, for
 pruning), ``token:<sha>`` (which organizations a token was issued to, or

@@ -39,11 +39,13 @@ local version, ended, rev = tonumber(s[1]) or 0, s[2] == '1', tonumber(s[3]) or 
 local org, was, end_ms = s[4], s[5] or '', tonumber(s[6])
 local revised = false
 
--- Fields of registrations (digits).
+-- A registration's field is its id, digits; the other fields are names.
+local function is_registration(field) return string.match(field, '^%d+$') ~= nil end
+
 local function registration_fields()
   local out = {}
   for _, field in ipairs(redis.call('HKEYS', state)) do
-    if string.match(field, '^%d+$') then out[#out + 1] = field end
+    if is_registration(field) then out[#out + 1] = field end
   end
   return out
 end
@@ -117,24 +119,25 @@ redis.call('PEXPIREAT', state, fmt(deadline))
 if ended or not org then
   return {fmt(rev), 0, org or '', '', '', '', '', was, '', fmt(version), ''}
 end
-local m = redis.call('HMGET', state, 'sid', 'st', 'en', 'lead', 'fp')
--- The users with an active registration, each once.
-local people, registered = {}, {}
+-- The snapshot's fields, and the users with an active registration, each once.
+local m, people, registered = {}, {}, {}
 local fields = redis.call('HGETALL', state)
 for k = 1, #fields, 2 do
-  local user = fields[k + 1]
-  if user ~= 'x' and not registered[user] and string.match(fields[k], '^%d+$') then
-    people[#people + 1] = user
-    registered[user] = true
+  local field, value = fields[k], fields[k + 1]
+  if not is_registration(field) then
+    m[field] = value
+  elseif value ~= 'x' and not registered[value] then
+    people[#people + 1] = value
+    registered[value] = true
   end
 end
 local attendees = #people
-for leader in string.gmatch(m[4], '[^,]+') do
+for leader in string.gmatch(m.lead, '[^,]+') do
   if registered[leader] then
     attendees = attendees - 1
   else
     people[#people + 1] = leader
   end
 end
-return {fmt(rev), 1, org, m[1], m[2], m[3], attendees, was, table.concat(people, ','),
-  fmt(version), m[5] or ''}
+return {fmt(rev), 1, org, m.sid, m.st, m.en, attendees, was, table.concat(people, ','),
+  fmt(version), m.fp or ''}

@@ -3,7 +3,8 @@
 -- ARGV: base, org, member, key, now_ms, own ("1" when the meeting was this
 --       organization's own, so its EAP copies must go too)
 -- Leaves a tombstone (the key) in meta so that an older write cannot bring the
--- meeting back; a count register ahead of it stays. Returns the linked EAP organizations when own and not stale.
+-- meeting back; a count register ahead of it stays. Returns the linked EAP
+-- organizations when own and not stale.
 local start_z, end_z, docs, meta, gone, eap = unpack(KEYS)
 local base, org, m, key, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
 

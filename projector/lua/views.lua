@@ -37,7 +37,7 @@ end
 
 -- Leave a tombstone of key; the register stays only while it is ahead.
 local function tombstone(meta, m, key, people, pkey, count)
-  if pkey and pkey > key and count then
+  if pkey > key and count then
     write_meta(meta, m, key, '', '', '', people, pkey, count)
   else
     redis.call('HSET', meta, m, fmt(key) .. '||||')
