@@ -8,7 +8,7 @@ bytes, the number of keys and their encodings (``OBJECT ENCODING``).
 
 ``key_kind`` names a key of the layout in ``projector/keys.py`` by its role
 (the per-meeting state, each list of an organization, the global keys), and
-``usage_by_kind`` adds up ``MEMORY USAGE <key> SAMPLES 0`` (every element
+``census`` adds up ``MEMORY USAGE <key> SAMPLES 0`` (every element
 counted, not an estimate) over every key of a generation, keeping the
 organizations named in ``apart`` (the EAP organizations, whose lists hold the
 copies) in kinds of their own.
@@ -40,16 +40,14 @@ TARGET_BYTES = 1024
 _ORG_KEY = re.compile(r"\{o(\d+)\}:([a-z]+)")
 _MEETING_KEY = re.compile(r"\{m\d+\}(?::([a-z]+))?$")
 
-MEETING_KINDS = {None: "meeting state", "r": "meeting registrations", "u": "meeting users"}
+MEETING_KINDS = {None: "meeting state"}
 ORG_KINDS = {
     "start": "list by start",
     "end": "list by end",
     "doc": "documents",
     "meta": "write keys (meta)",
     "s": "series lists",
-    "u": "members' lists (before 2026-11-24)",
     "users": "members' lists",
-    "p": "meeting followers (main before the memory layout)",
     "tok": "tokens",
 }
 
@@ -67,14 +65,6 @@ def key_kind(key: str, apart: Collection[int] = ()) -> tuple[str, str]:
         group = "EAP org" if int(org.group(1)) in apart else "organization"
         return group, ORG_KINDS.get(org.group(2), "other")
     return "global", "global"
-
-
-async def usage_by_kind(
-    redis: Redis, keyspace: Keyspace, apart: Collection[int] = (), chunk: int = 2000
-) -> tuple[Counter[tuple[str, str]], Counter[tuple[str, str]]]:
-    """Bytes and number of keys per (group, kind), over every key of the generation."""
-    found = await census(redis, keyspace, apart, chunk)
-    return found.usage, found.keys
 
 
 @dataclass(slots=True)

@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import pickle
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,10 +42,10 @@ class NoDeadLetters:
         pass
 
 
-def measure(history_path: str, redis_url: str, batch_size: int) -> dict[str, float]:
+def measure(history_path: str, redis_url: str, batch_size: str) -> dict[str, float]:
     """In the tree under test: replay the history; µs per event."""
     history = pickle.loads(Path(history_path).read_bytes())
-    return asyncio.run(replay_once(history, redis_url, batch_size))
+    return asyncio.run(replay_once(history, redis_url, int(batch_size)))
 
 
 async def replay_once(history: list[Any], redis_url: str, batch_size: int) -> dict[str, float]:
@@ -91,27 +89,6 @@ async def replay_once(history: list[Any], redis_url: str, batch_size: int) -> di
         await redis.aclose()
 
 
-def run_tree(tree: Path, history: Path, redis_url: str, batch_size: int) -> dict[str, float]:
-    # This file, loaded by its path: the tree under test may not have it.
-    code = (
-        "import importlib.util, json, sys; "
-        "spec = importlib.util.spec_from_file_location('rebuild_cpu', sys.argv[1]); "
-        "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module); "
-        "print(json.dumps(module.measure(*sys.argv[2:4], int(sys.argv[4]))))"
-    )
-    env = {**os.environ, "PYTHONPATH": str(tree)}
-    done = subprocess.run(
-        [sys.executable, "-c", code, __file__, str(history), redis_url, str(batch_size)],
-        env=env,
-        cwd=tree,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("trees", nargs="+", type=Path)
@@ -122,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from bench.history import mixed_history
     from bench.report import table
+    from bench.trees import run_in_tree
     from devstack.redis import RedisServer
     from events.topics import Topics
 
@@ -135,7 +113,15 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for _ in range(args.rounds):
                 for tree in args.trees:
-                    runs[tree].append(run_tree(tree.resolve(), history, redis.url, args.batch_size))
+                    run = run_in_tree(
+                        tree.resolve(),
+                        __file__,
+                        "measure",
+                        str(history),
+                        redis.url,
+                        str(args.batch_size),
+                    )
+                    runs[tree].append(run)
                     print(f"{tree}: {runs[tree][-1]}", file=sys.stderr)
         finally:
             redis.stop()
