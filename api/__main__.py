@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 from api.app import connect
 from api.server import JsonHttpProtocol
 from api.settings import ApiSettings
-from projector.connections import RedisUrlError, check_redis
+from readmodel.connections import RedisUrlError, check_redis
 
 logger = logging.getLogger("api")
 

@@ -23,15 +23,15 @@ from api.cache import AnswerCache
 from api.hot import HotRoutes
 from api.metrics import RequestMetrics
 from api.ratelimit import FailureLimiter, parse_networks
-from api.resp import PipelinedConnection
 from api.responses import error
 from api.routes import router, unavailable
 from api.settings import ApiSettings
-from api.store import RedisHeartbeats, RedisPageReader
 from api.tracking import InvalidationTracker
 from api.widget import cors_origins
 from api.widget import router as widget_router
-from projector.connections import RedisClient, connect_redis
+from readmodel.connections import RedisClient, connect_redis
+from readmodel.pipelined import PipelinedConnection
+from readmodel.reader import RedisHeartbeats, RedisPageReader
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ and bodies are exactly those of ``api/responses.py``, in the same order.
 
 Per request: the checks of decisions.md in order (``api/params.py``), the
 client's block (``api/ratelimit.py``), then the answer cache (``api/cache.py``,
-kept exact by ``api/tracking.py``) or one read of Redis (``api/store.py``).
+kept exact by ``api/tracking.py``) or one read of Redis (``readmodel/reader.py``).
 """
 
 from __future__ import annotations
@@ -25,14 +25,14 @@ import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.cache import AnswerCache
-from api.errors import ReadModelUnavailable
 from api.metrics import RequestMetrics
 from api.params import bearer_token, page_number, page_size, positive_int
 from api.ratelimit import FailureLimiter
 from api.responses import JSON, PAGE_CACHE_CONTROL, entity_tag, if_none_match, page_body
-from api.store import Denial, RedisPageReader, token_sha256
 from api.tracking import InvalidationTracker
-from projector.keys import Keyspace
+from readmodel.errors import ReadModelUnavailable
+from readmodel.keys import Keyspace
+from readmodel.reader import Denial, RedisPageReader, token_sha256
 
 logger = logging.getLogger(__name__)
 

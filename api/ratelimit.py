@@ -25,7 +25,7 @@ from typing import Any
 
 from redis.exceptions import NoScriptError, RedisError
 
-from projector.connections import RedisClient
+from readmodel.connections import RedisClient
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class FailureLimiter:
         self.channel = f"{prefix}:{{rl}}:blocks"
         self._blocked_key = f"{prefix}:{{rl}}:blocked"
         self._failures = f"{prefix}:{{rl}}:f:"
-        self._source = resources.files("api").joinpath("fail.lua").read_text()
+        self._source = resources.files("readmodel").joinpath("lua", "fail.lua").read_text()
         self._sha = hashlib.sha1(self._source.encode()).hexdigest()
         self.blocks: dict[str, int] = {}  # client -> blocked until (wall clock, ms)
 

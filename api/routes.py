@@ -8,12 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
-from api.errors import ReadModelUnavailable
 from api.hot import HotRoutes
 from api.metrics import metrics_response
 from api.responses import error, json_response
 from api.schemas import ErrorBody, Health, UpcomingMeetings
-from api.store import RedisHeartbeats, RedisPageReader
+from readmodel.errors import ReadModelUnavailable
+from readmodel.reader import RedisHeartbeats, RedisPageReader
 
 logger = logging.getLogger(__name__)
 router = APIRouter()

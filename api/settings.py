@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from projector.connections import RedisUrl
+from readmodel.connections import RedisUrl
 
 
 class ApiSettings(BaseSettings):

@@ -39,8 +39,8 @@ from typing import Any
 import hiredis
 
 from api.cache import AnswerCache
-from api.resp import encode, open_connection, read_reply
-from projector.keys import current_generation_key
+from readmodel.keys import current_generation_key
+from readmodel.pipelined import encode, open_connection, read_reply
 
 logger = logging.getLogger(__name__)
 

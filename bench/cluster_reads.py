@@ -17,14 +17,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from api.store import Denial, RedisPageReader
 from devstack.redis import RedisServer
 from devstack.redis_cluster import LocalRedisCluster
 from events.models import decode_event
-from projector.changes import IssueToken, project
-from projector.connections import RedisClient, connect_redis
-from projector.keys import Control
-from projector.store import RedisReadModel
+from projector.projection.project import project
+from readmodel.changes import IssueToken
+from readmodel.connections import RedisClient, connect_redis
+from readmodel.keys import Control
+from readmodel.reader import Denial, RedisPageReader
+from readmodel.writer import RedisReadModel
 from tests.builders import encode, registration_created, scheduled, sha256_hex
 
 PREFIX = "bench"

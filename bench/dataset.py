@@ -8,7 +8,7 @@ few registrations per meeting, one token per organization, and EAP
 organizations each linked to one of the largest HPC organizations.
 
 ``load`` decodes and projects them (``events.models.decode_event``,
-``projector.changes.project``) and applies the changes in big batches, with no
+``projector.projection.project``) and applies the changes in big batches, with no
 broker: tokens, then meetings with their registrations, then the EAP links (so
 the copies in EAP organizations are made last and their memory can be told
 apart), calling back between phases.
@@ -26,9 +26,10 @@ from typing import Any
 from redis.asyncio import Redis
 
 from events.models import decode_event
-from projector.changes import Change, project
-from projector.generations import create_first_generation
-from projector.store import RedisReadModel
+from projector.projection.project import project
+from readmodel.changes import Change
+from readmodel.generations import create_first_generation
+from readmodel.writer import RedisReadModel
 from tests.builders import (
     MINUTE_MS,
     at,

@@ -2,10 +2,10 @@
 
     python -m bench.faust_floor     (settings from the environment, as the projector's)
 
-Same app settings (``projector.app.faust_app``: commit interval and count,
+Same app settings (``projector.worker.app.faust_app``: commit interval and count,
 session timeout, serializers), same topics, same batching and acknowledgement
-after the batch (``projector.app.in_batches``); but each record is only
-decoded (``projector.pipeline.event_of``), nothing is projected or written. What the
+after the batch (``projector.worker.app.in_batches``); but each record is only
+decoded (``projector.worker.pipeline.event_of``), nothing is projected or written. What the
 projector does above this is its own cost.
 """
 
@@ -18,9 +18,9 @@ from typing import Any
 import faust
 
 from events.errors import InvalidEvent
-from projector.app import Batches, faust_app, in_batches, to_record
-from projector.pipeline import event_of
 from projector.settings import ProjectorSettings
+from projector.worker.app import Batches, faust_app, in_batches, to_record
+from projector.worker.pipeline import event_of
 
 
 def create_floor_app(settings: ProjectorSettings) -> faust.App:

@@ -21,8 +21,8 @@ from redis.asyncio import Redis
 
 from bench.dataset import changes_of
 from devstack.redis import RedisServer
-from projector.keys import Keyspace
-from projector.store import RedisReadModel
+from readmodel.keys import Keyspace
+from readmodel.writer import RedisReadModel
 from tests.builders import HOUR_MS, at, registration_created, scheduled
 
 START_MS = 1_893_456_000_000  # 2030-01-01T00:00:00.000Z

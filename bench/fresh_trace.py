@@ -34,8 +34,8 @@ def install(path: str) -> None:
     from aiokafka.consumer.fetcher import Fetcher
     from faust.transport.drivers.aiokafka import Consumer
 
-    from projector.pipeline import Pipeline, Prepared
-    from projector.records import Record
+    from projector.kafka.records import Record
+    from projector.worker.pipeline import Pipeline, Prepared
 
     lock = threading.Lock()
     fetch_ends: list[float] = []  # fetch answered, in order

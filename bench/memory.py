@@ -6,7 +6,7 @@ loads the read model of ``bench/dataset.py`` into a private Redis and prints
 bytes per upcoming meeting (EAP copies not counted), and per kind of key the
 bytes, the number of keys and their encodings (``OBJECT ENCODING``).
 
-``key_kind`` names a key of the layout in ``projector/keys.py`` by its role
+``key_kind`` names a key of the layout in ``readmodel/keys.py`` by its role
 (the per-meeting state, each list of an organization, the global keys), and
 ``census`` adds up ``MEMORY USAGE <key> SAMPLES 0`` (every element
 counted, not an estimate) over every key of a generation, keeping the
@@ -31,7 +31,7 @@ from redis.asyncio import Redis
 from bench.dataset import Dataset, Shape, build_dataset, load
 from bench.report import machine, mb, table
 from devstack.redis import RedisServer, find_redis_server
-from projector.keys import Keyspace, as_text
+from readmodel.keys import Keyspace, as_text
 
 PREFIX = "um"
 SHAPE_OPTIONS = ("organizations", "meetings", "weeks", "eap_organizations", "registrations", "seed")

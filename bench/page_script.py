@@ -7,7 +7,7 @@ turn, ``--rounds`` times interleaved, in a process of its own with
 ``PYTHONPATH=TREE`` (``bench/trees.py``): it loads the read model of
 ``bench/dataset.py`` into a fresh private Redis through that tree's store, then
 reads page 1 and page 50 of the largest organization ``--reads`` times each
-through that tree's ``api.store.RedisPageReader``. Printed per tree and page:
+through that tree's ``readmodel.reader.RedisPageReader``. Printed per tree and page:
 the body's size, Redis's time per script call (commandstats ``EVALSHA``) and
 the reader's wall time per page (round trip included), medians of the rounds.
 """
@@ -35,8 +35,8 @@ def measure(redis_url: str, reads: str) -> dict[str, dict[str, float]]:
 async def read_pages(redis_url: str, reads: int) -> dict[str, dict[str, float]]:
     from redis.asyncio import Redis
 
-    from api.store import RedisPageReader
     from bench.dataset import Shape, build_dataset, load, token_of
+    from readmodel.reader import RedisPageReader
 
     redis = Redis.from_url(redis_url)
     try:

@@ -14,20 +14,20 @@ live
     (``bench/faust_floor.py``: the projector's app settings and batching); the
     projector (``python -m projector worker``) into an empty keyspace; then the
     Faust floor and the projector again with two workers each. A worker's rate
-    is read from its group's committed offsets (``projector.offsets``), from
+    is read from its group's committed offsets (``projector.kafka.offsets``), from
     the first commit seen to the last one before the end (the last commit
     waits for the commit interval), so start-up is not counted.
 rebuild
     Publishes ``--rebuild-events`` records to other topics and times
     ``python -m projector rebuild`` on them (process wall time, and the replay
     it reports), next to its own floor: the rebuild's reader
-    (``projector.replay.read_records``) only decoding.
+    (``projector.kafka.replay.read_records``) only decoding.
 freshness
     Runs the projector on a history of ``--events // 4`` records, then
     publishes a continuation at a steady ``--rate`` events/s for
     ``--freshness-s`` seconds; every 50th record is a new meeting in a series
     of its own, and its latency is the time from handing it to the producer
-    until the API's read path (``api.store.RedisPageReader``) lists it. Once
+    until the API's read path (``readmodel.reader.RedisPageReader``) lists it. Once
     per ``--fetch-wait-ms`` value (``PROJECTOR_FETCH_MAX_WAIT_MS``: Tansu
     holds a fetch that long even when records arrive). Also the CPU of the
     worker, Redis and Tansu, idle (``--idle-s``) and while publishing. With
@@ -63,7 +63,6 @@ from pathlib import Path
 from aiokafka import AIOKafkaProducer, TopicPartition
 from redis.asyncio import Redis
 
-from api.store import Page, RedisPageReader
 from bench.api import cpu_seconds
 from bench.history import Published, mixed_history, token_of
 from bench.report import machine, table
@@ -72,11 +71,12 @@ from devstack.process import ChildProcess
 from devstack.redis import RedisServer, find_redis_server
 from events.errors import InvalidEvent
 from events.topics import Topics
-from projector.offsets import committed_offsets, log_end_offsets
-from projector.pipeline import event_of
-from projector.replay import read_records
+from projector.kafka.offsets import committed_offsets, log_end_offsets
+from projector.kafka.replay import read_records
+from projector.kafka.topics import ensure_topics
 from projector.settings import ProjectorSettings
-from projector.topics import ensure_topics
+from projector.worker.pipeline import event_of
+from readmodel.reader import Page, RedisPageReader
 from tests.builders import MINUTE_MS, at, leader, scheduled
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -5,7 +5,7 @@
 Each TREE (a checkout of this project, e.g. ``/work/main`` and ``.``) runs in
 turn, ``--rounds`` times interleaved, in a process of its own with
 ``PYTHONPATH=TREE``: it replays one in-memory history (``bench.history``, the
-same for all) through that tree's ``projector.rebuild.replay`` into a fresh
+same for all) through that tree's ``projector.commands.rebuild.replay`` into a fresh
 Redis, with Kafka replaced by a list (so what is measured is the rebuild's own
 work: decoding, projecting, packing, parsing replies, and Redis's scripts).
 Printed per run: the replay's process CPU (``python``), Redis's CPU
@@ -51,13 +51,13 @@ def measure(history_path: str, redis_url: str, batch_size: str) -> dict[str, flo
 async def replay_once(history: list[Any], redis_url: str, batch_size: int) -> dict[str, float]:
     from aiokafka import TopicPartition
 
-    from projector import rebuild
-    from projector.connections import connect_redis
-    from projector.keys import Control
-    from projector.pipeline import OneWriter, Pipeline
-    from projector.records import Record
+    from projector.commands import rebuild
+    from projector.kafka.records import Record
     from projector.settings import ProjectorSettings
-    from projector.store import RedisReadModel
+    from projector.worker.pipeline import OneWriter, Pipeline
+    from readmodel.connections import connect_redis
+    from readmodel.keys import Control
+    from readmodel.writer import RedisReadModel
 
     tp = TopicPartition("bench", 0)
     records = [Record(tp.topic, 0, i, key, value) for i, (_, key, value) in enumerate(history)]

@@ -31,9 +31,9 @@ from devstack.redis import RedisServer
 from events.models import decode_event
 from events.publisher import KafkaEventPublisher
 from events.topics import Topics
-from projector.changes import project
-from projector.memory import InMemoryReadModel
-from projector.offsets import lag
+from projector.kafka.offsets import lag
+from projector.projection.memory import InMemoryReadModel
+from projector.projection.project import project
 from tests.histories import random_history
 
 TOKEN = "bench-token"

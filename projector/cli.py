@@ -21,9 +21,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from projector import deadletter_cli, rebuild, status, verify
+from projector.commands import dlq as deadletter_cli
+from projector.commands import rebuild, status, verify
 from projector.settings import ProjectorSettings
-from projector.startup import StartupError, prepare
+from projector.worker.startup import StartupError, prepare
 
 Command = Callable[[ProjectorSettings, argparse.Namespace], Coroutine[Any, Any, int]]
 
@@ -31,7 +32,7 @@ Command = Callable[[ProjectorSettings, argparse.Namespace], Coroutine[Any, Any, 
 def run_worker(settings: ProjectorSettings) -> int:
     from faust import Worker
 
-    from projector.app import create_app
+    from projector.worker.app import create_app
 
     try:
         asyncio.run(prepare(settings))

@@ -9,8 +9,8 @@ from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from events.topics import Topics
-from projector.connections import RedisUrl
-from projector.store import DAY_MS, Retention
+from readmodel.connections import RedisUrl
+from readmodel.writer import DAY_MS, Retention
 
 
 class ProjectorSettings(BaseSettings):

@@ -41,8 +41,8 @@ from redis.asyncio import Redis
 from devstack.kafka import TansuBroker
 from devstack.redis import RedisServer
 from events.models import decode_event
-from projector.changes import project
-from projector.memory import InMemoryReadModel
+from projector.projection.memory import InMemoryReadModel
+from projector.projection.project import project
 from tests.builders import token_issued
 from tests.histories import SERIES, random_history
 from tests.system import System

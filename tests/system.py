@@ -24,7 +24,7 @@ from devstack.process import ChildProcess
 from events.models import decode_event
 from events.publisher import KafkaEventPublisher
 from events.topics import Topics
-from projector.offsets import lag
+from projector.kafka.offsets import lag
 
 REPO = Path(__file__).resolve().parents[1]
 

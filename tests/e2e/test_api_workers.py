@@ -26,9 +26,9 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
-from projector.keys import Keyspace
-from projector.memory import InMemoryReadModel
-from projector.store import RedisReadModel
+from projector.projection.memory import InMemoryReadModel
+from readmodel.keys import Keyspace
+from readmodel.writer import RedisReadModel
 from tests.builders import (
     HOUR_MS,
     at,

@@ -14,10 +14,10 @@ import pytest
 
 from devstack.redis_cluster import LocalRedisCluster
 from events.models import decode_event
-from projector.changes import project
-from projector.connections import BoundedRedisCluster, connect_redis
-from projector.keys import Control
-from projector.memory import InMemoryReadModel
+from projector.projection.memory import InMemoryReadModel
+from projector.projection.project import project
+from readmodel.connections import BoundedRedisCluster, connect_redis
+from readmodel.keys import Control
 from tests.histories import random_history
 from tests.system import System
 

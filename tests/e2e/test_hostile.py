@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from redis import Redis
 
 from devstack.redis import RedisServer, find_redis_server
-from projector.keys import Control
+from readmodel.keys import Control
 from tests.builders import HOUR_MS, at, registration_created, scheduled, token_issued, token_revoked
 from tests.system import System
 

@@ -16,7 +16,7 @@ from redis import Redis
 
 from devstack.ports import free_port
 from devstack.redis import RedisServer
-from projector.keys import Control
+from readmodel.keys import Control
 from tests.builders import registration_created, scheduled, token_issued
 from tests.system import System
 
@@ -105,7 +105,8 @@ async def test_metrics_and_health_of_a_projector(
     await system.wait_caught_up()
 
     system.wait_for(
-        lambda: caught_up(projector.metrics()), "the lag of every partition to be measured at 0"
+        lambda: caught_up(projector.metrics()),
+        "the lag of every partition to be measured at 0",
     )
     samples = projector.metrics()
     assert samples[applied("meeting.scheduled")] == 2

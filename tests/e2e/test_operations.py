@@ -14,9 +14,9 @@ import pytest
 from redis.asyncio import Redis
 
 from events.models import decode_event
-from projector.changes import project
-from projector.keys import Control, member
-from projector.memory import InMemoryReadModel
+from projector.projection.memory import InMemoryReadModel
+from projector.projection.project import project
+from readmodel.keys import Control, member
 from tests.builders import at, registration_created, scheduled
 from tests.histories import random_history
 from tests.system import System

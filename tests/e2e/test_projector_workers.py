@@ -15,8 +15,8 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from devstack.process import ChildProcess
-from projector.keys import Control
-from projector.offsets import lag
+from projector.kafka.offsets import lag
+from readmodel.keys import Control
 from tests.e2e.test_faults import exact
 from tests.e2e.test_operations import TOKEN, answers, reference_of
 from tests.histories import random_history

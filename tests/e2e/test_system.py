@@ -11,9 +11,9 @@ from aiokafka import AIOKafkaConsumer
 
 from events.models import decode_event
 from events.topics import dlq_topic
-from projector.changes import project
-from projector.memory import InMemoryReadModel
-from projector.offsets import lag
+from projector.kafka.offsets import lag
+from projector.projection.memory import InMemoryReadModel
+from projector.projection.project import project
 from tests.builders import (
     canceled,
     eap_linked,

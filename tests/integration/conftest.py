@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from projector.connections import RedisClient, connect_redis
+from readmodel.connections import RedisClient, connect_redis
 
 
 @pytest.fixture

@@ -20,12 +20,13 @@ from redis.asyncio.client import Pipeline
 
 from api.app import create_app
 from api.settings import ApiSettings
-from api.store import Denial, RedisPageReader
 from events.models import decode_event
-from projector.changes import Change, IssueToken, project
-from projector.keys import Keyspace
-from projector.memory import InMemoryReadModel
-from projector.store import RedisReadModel
+from projector.projection.memory import InMemoryReadModel
+from projector.projection.project import project
+from readmodel.changes import Change, IssueToken
+from readmodel.keys import Keyspace
+from readmodel.reader import Denial, RedisPageReader
+from readmodel.writer import RedisReadModel
 from tests.builders import Event, encode, sha256_hex
 
 READER_TOKEN = "contract-suite-reader"

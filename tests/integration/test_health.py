@@ -10,9 +10,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
 from devstack.redis import RedisServer
-from projector.health import FORGET_AFTER_MS, HeartbeatWriter, WorkerHealth
-from projector.keys import Control, Keyspace
-from projector.store import RedisReadModel
+from projector.worker.health import WorkerHealth, heartbeat
+from readmodel.heartbeats import FORGET_AFTER_MS, HeartbeatWriter
+from readmodel.keys import Control, Keyspace
+from readmodel.writer import RedisReadModel
 from tests.builders import token_issued
 from tests.integration.helpers import changes_of, running_api
 
@@ -131,7 +132,7 @@ async def test_a_heartbeat_is_written_and_ancient_ones_are_forgotten(
     health = WorkerHealth(60)
     health.applied(7, newest_event_ms=123)
 
-    await HeartbeatWriter(namespace, "me:3", timeout_s=1).beat(redis, health)
+    await HeartbeatWriter(namespace, "me:3", timeout_s=1).beat(redis, heartbeat("me:3", health))
 
     beats = await redis.hgetall(Control(namespace).heartbeats)
     assert sorted(beats) == [b"me:3", b"other:2"]

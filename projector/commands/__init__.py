@@ -1,0 +1,1 @@
+"""The operator commands: ``rebuild``, ``verify``, ``status`` and ``dlq``."""

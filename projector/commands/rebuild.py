@@ -1,0 +1,393 @@
+"""``python -m projector rebuild``: replay every topic into a new generation, then swap.
+
+1. Take the rebuild lock (one rebuild at a time), renewed while it runs.
+2. Point ``building`` at a new generation: from then on the live projector
+   writes every batch to it too. Then fix the targets: each partition's true
+   end. Whatever is past a target, the live projector writes.
+3. Replay each partition from its saved position up to its target, through the
+   same pipeline as the live projector, saving positions as it goes: a rebuild
+   that is stopped or killed resumes where it was.
+4. Swap atomically (``current`` := the new generation), let slow readers move
+   over, delete the old generation.
+
+The API serves the old generation, kept up to date, until the swap; then the
+new one. ``--abort`` drops a paused rebuild and its generation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import logging
+import sys
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import TopicPartition
+from redis.asyncio.lock import Lock
+from redis.exceptions import LockError, LockNotOwnedError
+from redis.typing import EncodableT, FieldT
+
+from projector.commands.progress import Progress
+from projector.kafka.offsets import log_end_offsets
+from projector.kafka.records import Record
+from projector.kafka.replay import read_records
+from projector.settings import ProjectorSettings
+from projector.worker.pipeline import OneWriter, Pipeline, Prepared
+from projector.worker.startup import prepare
+from readmodel.connections import RedisClient, connect_redis
+from readmodel.keys import Control, as_text
+from readmodel.writer import RedisReadModel
+
+logger = logging.getLogger(__name__)
+
+WRITES_IN_FLIGHT = 4
+"""Batches a rebuild writes at once (see ``replay``). Each batch's three steps
+wait on Redis in turn; with four under way Redis rarely waits for Python (1M
+events: 28 s against 31 s with two, ``scripts/bench projector``)."""
+
+GC_EVERY = 50_000
+"""Allocations between the replay's young-generation garbage collections.
+
+Python's default (700) had the collector walk each batch's tens of thousands
+of live records, changes and commands over and over: about a quarter of the
+replay's CPU time (``bench/rebuild_cpu.py``). What a replay leaves in cycles is
+freed as surely, just later."""
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "rebuild", help="replay every topic into a new generation, then swap (resumable)"
+    )
+    parser.add_argument(
+        "--abort", action="store_true", help="drop a paused rebuild and its generation"
+    )
+    parser.set_defaults(run=run)
+
+
+class DeadLetterCount:
+    """The live projector has dead-lettered these already: only count them."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def send(self, record: Record, reason: str) -> None:
+        self.count += 1
+
+
+@dataclass
+class Plan:
+    """A rebuild's generation and, per partition, where it is and where it stops."""
+
+    generation: str
+    started_ms: int
+    targets: dict[TopicPartition, int]
+    positions: dict[TopicPartition, int]
+
+    @property
+    def done(self) -> int:
+        return sum(self.positions.values())
+
+    @property
+    def total(self) -> int:
+        return sum(self.targets.values())
+
+    def fields(self) -> dict[FieldT, EncodableT]:
+        fields: dict[FieldT, EncodableT] = {
+            "generation": self.generation,
+            "started_ms": self.started_ms,
+            "events_total": self.total,
+            "events_done": self.done,
+            "updated_ms": time.time_ns() // 1_000_000,
+        }
+        for tp, offset in self.targets.items():
+            fields[f"target:{tp.topic}:{tp.partition}"] = offset
+        for tp, offset in self.positions.items():
+            fields[f"position:{tp.topic}:{tp.partition}"] = offset
+        return fields
+
+    @classmethod
+    def parse(cls, fields: dict[Any, Any]) -> Plan:
+        targets: dict[TopicPartition, int] = {}
+        positions: dict[TopicPartition, int] = {}
+        for raw_name, raw_value in fields.items():
+            kind, _, where = as_text(raw_name).partition(":")
+            if kind in ("target", "position"):
+                topic, _, partition = where.rpartition(":")
+                tp = TopicPartition(topic, int(partition))
+                (targets if kind == "target" else positions)[tp] = int(raw_value)
+        return cls(
+            generation=fields[b"generation"].decode(),
+            started_ms=int(fields[b"started_ms"]),
+            targets=targets,
+            positions={tp: positions.get(tp, 0) for tp in targets},
+        )
+
+
+async def run(settings: ProjectorSettings, args: argparse.Namespace) -> int:
+    await prepare(settings)
+    redis = connect_redis(settings.redis_url)
+    control = Control(settings.key_prefix)
+    try:
+        async with held(redis.lock(control.rebuild_lock, timeout=settings.rebuild_lock_ttl_s)):
+            if args.abort:
+                return await abort(redis, control, settings)
+            return await rebuild(redis, control, settings)
+    except LockError as exc:
+        print(f"projector rebuild: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await redis.aclose()
+
+
+@contextlib.asynccontextmanager
+async def held(lock: Lock) -> AsyncIterator[None]:
+    """Hold the lock, renewing it, for as long as the block runs."""
+    if not await lock.acquire(blocking=False):
+        raise LockError("another rebuild is running (python -m projector status shows it)")
+    assert lock.timeout is not None
+    interval = lock.timeout / 3
+
+    async def renew() -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await lock.reacquire()
+            except LockNotOwnedError:
+                # The loop was too busy to renew in time (an overloaded machine):
+                # the lock lapsed. Carry on only if no other rebuild took it.
+                if not await lock.acquire(blocking=False):
+                    raise
+                logger.warning("the rebuild lock lapsed and was taken again")
+
+    async with asyncio.TaskGroup() as group:
+        renewing = group.create_task(renew())
+        try:
+            yield
+        finally:
+            renewing.cancel()
+    with contextlib.suppress(LockError):
+        await lock.release()
+
+
+async def rebuild(redis: RedisClient, control: Control, settings: ProjectorSettings) -> int:
+    plan = await resume(redis, control) or await begin(redis, control, settings)
+    store = RedisReadModel(redis, control.keyspace(plan.generation), settings.retention)
+    await store.load_scripts()
+    dead_letters = DeadLetterCount()
+    started = time.monotonic()
+    await replay(plan, Pipeline(OneWriter(store), dead_letters), redis, control, settings)
+    elapsed = time.monotonic() - started
+    old = await swap(redis, control, plan.generation)
+    print(
+        f"generation {plan.generation} is served: {plan.total:,} events replayed "
+        f"({dead_letters.count:,} unusable) in {elapsed:.1f}s"
+    )
+    if old is not None and old != plan.generation:
+        await asyncio.sleep(settings.generation_grace_s)  # readers still on the old one move over
+        deleted = await delete_generation(redis, control, old)
+        print(f"generation {old} deleted ({deleted:,} keys)")
+    stray = await delete_other_generations(redis, control, keep=plan.generation)
+    if stray:
+        print(f"{stray:,} keys of older generations deleted")
+    return 0
+
+
+async def resume(redis: RedisClient, control: Control) -> Plan | None:
+    building = await redis.get(control.building)
+    fields = await redis.hgetall(control.rebuild_progress)
+    if building is None or fields.get(b"generation") != building:
+        return None
+    plan = Plan.parse(fields)
+    logger.info(
+        "resuming the rebuild of generation %s at %d of %d events",
+        plan.generation,
+        plan.done,
+        plan.total,
+    )
+    return plan
+
+
+async def begin(redis: RedisClient, control: Control, settings: ProjectorSettings) -> Plan:
+    leftover = await redis.get(control.building)
+    if leftover is not None:  # a rebuild that died before it saved a plan
+        await drop_building(redis, control, as_text(leftover), settings)
+    generation = await next_generation(redis, control)
+    # From here on the live projector writes to the new generation too; so
+    # every record past the targets fixed below reaches it.
+    await redis.set(control.building, generation)
+    targets = await log_end_offsets(settings.kafka_bootstrap_servers, settings.topics.names())
+    plan = Plan(generation, time.time_ns() // 1_000_000, targets, dict.fromkeys(targets, 0))
+    await redis.hset(control.rebuild_progress, mapping=plan.fields())
+    logger.info("rebuilding into generation %s: %d events to replay", generation, plan.total)
+    return plan
+
+
+async def next_generation(redis: RedisClient, control: Control) -> str:
+    current = await redis.get(control.current)
+    number = int(await redis.incr(control.generations))
+    if current is not None and number <= int(current):
+        await redis.set(control.generations, int(current))
+        number = int(await redis.incr(control.generations))
+    return str(number)
+
+
+async def replay(
+    plan: Plan,
+    pipeline: Pipeline,
+    redis: RedisClient,
+    control: Control,
+    settings: ProjectorSettings,
+) -> None:
+    """Apply every record from each partition's position up to its target.
+
+    Up to ``WRITES_IN_FLIGHT`` batches are written at once while the next is
+    read and prepared (decoded, projected), so that Redis runs one batch's
+    scripts while Python packs another's commands or parses its replies; the
+    store allows it (any order, two workers at once). Positions are saved in
+    order: after a batch is written and every batch before it too, so a
+    resumed rebuild never skips a record. The garbage collector runs at the
+    slower pace of ``GC_EVERY`` meanwhile.
+    """
+    progress = Progress(plan.total, done=plan.done)
+    batches = read_records(
+        settings.kafka_bootstrap_servers, plan.targets, plan.positions, settings.rebuild_batch_size
+    )
+
+    async def write(
+        prepared: Prepared,
+        positions: dict[TopicPartition, int],
+        before: asyncio.Task[None] | None,
+    ) -> None:
+        await pipeline.write(prepared)
+        if before is not None:
+            await before
+        plan.positions.update(positions)
+        await redis.hset(control.rebuild_progress, mapping=plan.fields())
+        progress.advance(len(prepared.records))
+
+    writing: deque[asyncio.Task[None]] = deque()
+    try:
+        with collecting_garbage_every(GC_EVERY):
+            async for records, positions in batches:
+                prepared = await prepare_in_steps(pipeline, records)
+                while len(writing) >= WRITES_IN_FLIGHT:
+                    await writing.popleft()
+                last = writing[-1] if writing else None
+                writing.append(asyncio.create_task(write(prepared, positions, last)))
+            while writing:
+                await writing.popleft()
+    finally:
+        for task in writing:
+            task.cancel()
+        for task in writing:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    progress.finish()
+
+
+@contextlib.contextmanager
+def collecting_garbage_every(allocations: int) -> Iterator[None]:
+    """Collect the young generation after ``allocations`` allocations, not fewer."""
+    before = gc.get_threshold()
+    gc.set_threshold(max(allocations, before[0]), *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
+async def prepare_in_steps(pipeline: Pipeline, records: list[Record], step: int = 1000) -> Prepared:
+    """``pipeline.prepare(records)``, letting the batch being written go on between steps."""
+    parts = []
+    for begin in range(0, len(records), step):
+        parts.append(await pipeline.prepare(records[begin : begin + step]))
+        await asyncio.sleep(0)
+    return Prepared(
+        records,
+        [change for part in parts for change in part.changes],
+        [kind for part in parts for kind in part.event_types],
+    )
+
+
+SWAP = """#!lua
+-- Serve ARGV[1] if it is still the generation being built; one slot ({control}).
+-- KEYS: building, current, rebuild progress. Returns {1, old current or ""}, or {0}.
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {0} end
+local old = redis.call('GET', KEYS[2]) or ''
+redis.call('SET', KEYS[2], ARGV[1])
+redis.call('DEL', KEYS[1], KEYS[3])
+return {1, old}
+"""
+
+
+async def swap(redis: RedisClient, control: Control, generation: str) -> str | None:
+    """Serve ``generation``; returns the generation served before.
+
+    One script rather than WATCH/MULTI: atomic on a single node and in a
+    cluster alike, since every control key shares the slot ``{control}``.
+    """
+    script = redis.register_script(SWAP)
+    keys = [control.building, control.current, control.rebuild_progress]
+    reply = await script(keys=keys, args=[generation])
+    if int(reply[0]) != 1:
+        raise LockError(f"generation {generation} is no longer being built")
+    old = as_text(reply[1])
+    return old or None
+
+
+async def abort(redis: RedisClient, control: Control, settings: ProjectorSettings) -> int:
+    building = await redis.get(control.building)
+    if building is None:
+        print("no rebuild to abort")
+        return 0
+    deleted = await drop_building(redis, control, as_text(building), settings)
+    print(f"rebuild of generation {as_text(building)} aborted ({deleted:,} keys deleted)")
+    return 0
+
+
+async def drop_building(
+    redis: RedisClient, control: Control, generation: str, settings: ProjectorSettings
+) -> int:
+    await redis.delete(control.building, control.rebuild_progress)
+    await asyncio.sleep(settings.generation_grace_s)  # live batches still writing it finish
+    return await delete_generation(redis, control, generation)
+
+
+async def delete_generation(redis: RedisClient, control: Control, generation: str) -> int:
+    """Unlink every key of a generation; returns how many."""
+    match = f"{control.keyspace(generation).root}:*"
+    return await unlink_matching(redis, match, lambda key: True)
+
+
+async def delete_other_generations(redis: RedisClient, control: Control, keep: str) -> int:
+    """Unlink keys of generations neither served nor being built: strays that a
+    live batch in flight during a swap wrote after its generation was deleted."""
+    building = await redis.get(control.building)
+    keep_all = {keep, *([as_text(building)] if building is not None else [])}
+    depth = control.prefix.count(":") + 1
+
+    def stray(key: bytes) -> bool:
+        generation = as_text(key).split(":")[depth]
+        return generation.isdigit() and generation not in keep_all
+
+    return await unlink_matching(redis, f"{control.prefix}:*", stray)
+
+
+async def unlink_matching(redis: RedisClient, match: str, chosen: Callable[[bytes], bool]) -> int:
+    deleted = 0
+    batch: list[bytes] = []
+    async for key in redis.scan_iter(match=match, count=1000):
+        if chosen(key):
+            batch.append(key)
+        if len(batch) >= 1000:
+            deleted += await redis.unlink(*batch)
+            batch.clear()
+    if batch:
+        deleted += await redis.unlink(*batch)
+    return deleted

@@ -1,0 +1,1 @@
+"""Kafka helpers: records, topics, offsets, replay and dead letters."""

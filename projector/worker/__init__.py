@@ -1,0 +1,2 @@
+"""The worker runtime: the Faust app, batching, the pipeline, health, metrics
+and self-recovery."""

@@ -1,0 +1,263 @@
+"""Redis clients made from ``REDIS_URL``, for the projector, its commands and the API.
+
+One node (redis-py's own URL form)::
+
+    redis://[[user]:password@]host[:port][/0][?option=value&...]
+    rediss://...                                    TLS
+
+A Redis Cluster (any reachable nodes; the client discovers the others)::
+
+    redis+cluster://[[user]:password@]host[:port][,host[:port]...][?option=value&...]
+    rediss+cluster://...                            TLS
+
+Options are redis-py's connection options (``socket_timeout=2``, ...), applied
+to every node. A cluster has database 0 only. A single node gets an asyncio
+``Redis`` on a ``BlockingConnectionPool`` (a caller waits for a free connection,
+up to ``timeout``); a cluster gets a ``RedisCluster`` whose commands wait the
+same way for one of ``max_connections`` slots, so that neither raises at its
+cap under a burst (redis-py's cluster raises ``MaxConnectionsError`` there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated, Any
+from urllib.parse import unquote
+
+from pydantic import AfterValidator
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import ClusterNode, ClusterPipeline, RedisCluster
+from redis.asyncio.connection import SSLConnection, parse_url
+from redis.exceptions import MaxConnectionsError
+from redis.typing import EncodableT, KeyT
+
+from readmodel.resp import LeanRedis
+
+RedisClient = Redis | RedisCluster
+"""Every module that talks to Redis takes either client."""
+
+RedisPipeline = Pipeline | ClusterPipeline
+
+CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+DEFAULT_PORT = 6379
+
+
+class RedisUrlError(ValueError):
+    """``REDIS_URL`` is not a form this project understands."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterUrl:
+    """A ``redis+cluster://`` URL taken apart."""
+
+    nodes: tuple[tuple[str, int], ...]
+    options: dict[str, Any]  # redis-py connection keyword arguments
+
+
+def is_cluster_url(url: str) -> bool:
+    return url.partition("://")[0].lower() in CLUSTER_SCHEMES
+
+
+def parse_cluster_url(url: str) -> ClusterUrl:
+    scheme, sep, rest = url.partition("://")
+    single_scheme = CLUSTER_SCHEMES.get(scheme.lower())
+    if not sep or single_scheme is None:
+        raise RedisUrlError(f"not a redis+cluster:// or rediss+cluster:// URL: {url!r}")
+    netloc, _, tail = _split_netloc(rest)
+    userinfo, at, hosts = netloc.rpartition("@")
+    path, _, query = tail.partition("?")
+    if path not in ("", "/", "/0"):
+        raise RedisUrlError(f"a Redis Cluster has database 0 only, not {path!r}: {url!r}")
+    nodes = tuple(_host_port(part, url) for part in hosts.split(","))
+    host, port = nodes[0]
+    first = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    options: dict[str, Any] = dict(parse_url(f"{single_scheme}://{userinfo}{at}{first}/0?{query}"))
+    for name in ("host", "port", "db", "path"):
+        options.pop(name, None)
+    if options.pop("connection_class", None) is SSLConnection:
+        options["ssl"] = True
+    return ClusterUrl(nodes, options)
+
+
+def _split_netloc(rest: str) -> tuple[str, str, str]:
+    """``netloc``, and the path and query after it."""
+    for i, char in enumerate(rest):
+        if char in "/?":
+            return rest[:i], "", rest[i:]
+    return rest, "", ""
+
+
+def _host_port(part: str, url: str) -> tuple[str, int]:
+    part = part.strip()
+    if part.startswith("["):  # [IPv6]:port
+        host, _, port = part[1:].partition("]")
+        port = port.removeprefix(":")
+    else:
+        host, _, port = part.partition(":")
+    if not host:
+        raise RedisUrlError(f"a node without a host in {url!r}")
+    try:
+        number = int(port) if port else DEFAULT_PORT
+    except ValueError:
+        raise RedisUrlError(f"bad port {port!r} in {url!r}") from None
+    if not 0 < number < 65536:
+        raise RedisUrlError(f"bad port {number} in {url!r}")
+    return unquote(host), number
+
+
+def single_node_url(url: str) -> str:
+    """``url`` itself for one node; for a cluster, the URL of its first node.
+
+    Enough for what any node answers alike, such as pub/sub (a cluster
+    delivers ``PUBLISH`` to subscribers on every node).
+    """
+    if not is_cluster_url(url):
+        return url
+    scheme, _, rest = url.partition("://")
+    netloc, _, tail = _split_netloc(rest)
+    userinfo, at, hosts = netloc.rpartition("@")
+    first = hosts.split(",")[0].strip()
+    _, _, query = tail.partition("?")
+    return f"{CLUSTER_SCHEMES[scheme.lower()]}://{userinfo}{at}{first}/0" + (
+        f"?{query}" if query else ""
+    )
+
+
+def validate_redis_url(url: str) -> str:
+    """The URL if this project can connect with it; else ``RedisUrlError`` saying why."""
+    if is_cluster_url(url):
+        parse_cluster_url(url)
+    else:
+        try:
+            parse_url(url)
+        except ValueError as exc:
+            raise RedisUrlError(f"{exc} (or redis+cluster://host:port,... for a cluster)") from None
+    return url
+
+
+RedisUrl = Annotated[str, AfterValidator(validate_redis_url)]
+"""A settings field: a bad ``REDIS_URL`` stops a service at start-up, saying why."""
+
+
+def connect_redis(
+    url: str,
+    max_connections: int = 16,
+    timeout: float = 10.0,
+    socket_timeout: float | None = None,
+    socket_connect_timeout: float | None = None,
+) -> RedisClient:
+    """A client of the node or cluster ``url`` names.
+
+    ``max_connections`` bounds the connections (per node for a cluster); a
+    caller waits up to ``timeout`` seconds for one, then gets
+    ``MaxConnectionsError`` (a ``redis.exceptions.ConnectionError``).
+    """
+    timeouts: dict[str, Any] = {}
+    if socket_timeout is not None:
+        timeouts["socket_timeout"] = socket_timeout
+    if socket_connect_timeout is not None:
+        timeouts["socket_connect_timeout"] = socket_connect_timeout
+    if not is_cluster_url(url):
+        pool = BlockingConnectionPool.from_url(
+            url, max_connections=max_connections, timeout=timeout, **timeouts
+        )
+        # The client owns the pool and closes it; its non-transactional
+        # pipelines are the lean ones of ``readmodel.resp``.
+        return LeanRedis.from_pool(pool)
+    parsed = parse_cluster_url(url)
+    return BoundedRedisCluster(
+        startup_nodes=[ClusterNode(host, port) for host, port in parsed.nodes],
+        max_connections=max_connections,
+        wait_timeout=timeout,
+        **{**timeouts, **parsed.options},
+    )
+
+
+_holding: contextvars.ContextVar[bool] = contextvars.ContextVar("holding", default=False)
+
+
+class BoundedRedisCluster(RedisCluster):
+    """A ``RedisCluster`` that waits for a free connection rather than raising.
+
+    At most ``max_connections`` commands or pipelines run at once; each uses
+    at most one connection per node at a time, so no node's pool reaches its
+    cap. Past the cap, redis-py raises ``MaxConnectionsError``, and a pipeline
+    that meets it even closes every connection of the client to retry.
+    """
+
+    def __init__(self, *, wait_timeout: float, max_connections: int, **kwargs: Any) -> None:
+        super().__init__(max_connections=max_connections, **kwargs)
+        self._permits = asyncio.Semaphore(max_connections)
+        self._wait_timeout = wait_timeout
+
+    @contextlib.asynccontextmanager
+    async def permit(self) -> AsyncIterator[None]:
+        """One of the ``max_connections`` slots (re-entrant within a task)."""
+        if _holding.get():
+            yield
+            return
+        try:
+            async with asyncio.timeout(self._wait_timeout):
+                await self._permits.acquire()
+        except TimeoutError:
+            raise MaxConnectionsError(
+                f"no free Redis connection within {self._wait_timeout}s"
+            ) from None
+        token = _holding.set(True)
+        try:
+            yield
+        finally:
+            _holding.reset(token)
+            self._permits.release()
+
+    async def execute_command(self, *args: EncodableT, **kwargs: Any) -> Any:
+        async with self.permit():
+            return await super().execute_command(*args, **kwargs)
+
+    def pipeline(
+        self, transaction: Any | None = None, shard_hint: Any | None = None
+    ) -> ClusterPipeline:
+        if transaction or shard_hint:
+            # redis-py's cluster transactions run on a thread with an event loop
+            # of their own: never what this project wants.
+            raise NotImplementedError("no transactions on a Redis Cluster: use one Lua script")
+        return BoundedClusterPipeline(self)  # type: ignore[abstract]  # as redis-py does
+
+
+class BoundedClusterPipeline(ClusterPipeline):
+    """A pipeline that takes one permit, and that may queue EVALSHA.
+
+    redis-py blocks EVALSHA in cluster pipelines, though it routes it by its
+    keys like any command (all of a script's keys must share a slot, which it
+    checks). A NOSCRIPT reply raises ``NoScriptError`` as on a single node;
+    SCRIPT LOAD on the cluster client loads a script on every primary.
+    """
+
+    cluster_client: BoundedRedisCluster
+
+    def evalsha(self, sha: str, numkeys: int, *keys_and_args: KeyT | EncodableT) -> ClusterPipeline:
+        return self.execute_command("EVALSHA", sha, numkeys, *keys_and_args)
+
+    async def execute(
+        self, raise_on_error: bool = True, allow_redirections: bool = True
+    ) -> list[Any]:
+        async with self.cluster_client.permit():
+            return await super().execute(raise_on_error, allow_redirections)
+
+
+async def check_redis(redis: RedisClient, url: str) -> None:
+    """PING; and refuse a cluster node named as a single node (``redis://``):
+    its keys would answer MOVED. Raises ``redis.exceptions.RedisError``."""
+    await redis.ping()
+    if isinstance(redis, Redis):
+        info = await redis.info("cluster")
+        if info.get("cluster_enabled"):
+            raise RedisUrlError(
+                f"{url} is a node of a Redis Cluster: name it as "
+                "redis+cluster://host:port[,host:port...]"
+            )

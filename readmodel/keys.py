@@ -1,0 +1,194 @@
+"""The Redis key layout, shared by the projector (writer) and the API (reader).
+
+Every key lives under ``<prefix>:<generation>:`` so a rebuild can fill a new
+generation while the API serves the current one. Everything one request or one
+atomic transition touches shares a Redis Cluster hash tag:
+
+    {o<org>}  an organization's lists, documents and tokens (one request)
+    {m<id>}   a meeting's state and registrations (one meeting transition)
+
+A meeting's ``member`` in every list is its id's digits after a letter for
+their number (``e12345``): short, and sorted as the ids.
+
+Organization keys (``OrgKeys``):
+    start        zset  member -> start ms      the organization's list, EAP copies included
+    end          zset  member -> end ms        the same meetings by end, for exact counts
+    s:<series>   zset  member -> start ms      one series of that list
+    doc          hash  member -> meeting JSON  as the API returns it, stored compact
+                                           (readmodel/documents.py)
+    meta         hash  member -> "key|series|source|version|people[|pkey|count]"
+                       the content's ordering key, series, owner and snapshot
+                       version; the count register: the members following it
+                       (csv), and pkey/count when the register is ahead of the
+                       content (see lua/views.lua)
+    gone         zset  member -> ms removed    tombstones in meta, for pruning
+    from:<hpc>   set   members copied from an HPC organization
+    links        hash  hpc org -> +version linked / -version unlinked (EAP side)
+    eap          hash  eap org -> +version linked / -version unlinked (HPC side)
+    tok          hash  token sha256 -> "1" issued / "0" revoked
+    users        hash  user id -> members      meetings of the list each user follows
+                                           (registered or leading), comma-separated
+
+Meeting keys (``MeetingKeys``): ``state``, one hash: the snapshot's fields
+(version, owner, series, times, leaders, revision, terminal flag; no document,
+which only the organizations' lists hold), registration id -> user id (or "x"
+once canceled; the users with an active one follow the meeting).
+
+Global keys of a generation: ``orgs`` (organizations with a list, for
+pruning), ``token:<sha>`` (which organizations a token was issued to, or
+revoked).
+
+Control keys, outside every generation (``Control``), all in one slot under
+``<prefix>:{control}:`` so that a rebuild's swap is one atomic script:
+    current            string  the generation the API serves
+    building           string  the generation a rebuild is filling, if any
+    generations        string  counter: the last generation number handed out
+    rebuild:lock       string  the running rebuild's owner (expires unless renewed)
+    rebuild:progress   hash    a rebuild's targets and position per partition
+    heartbeats         hash    projector worker id -> JSON of its latest state
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+def member(meeting_id: int) -> str:
+    """A meeting's sorted-set member: equal start times then sort by id.
+
+    The id's digits after a letter for their number ("a" for 1 digit, "e" for
+    5, "s" for 19, a positive signed 64-bit id's most): members of the same
+    score sort by id, and are short.
+    """
+    digits = str(meeting_id)
+    if meeting_id < 1 or len(digits) > 19:
+        raise ValueError(f"not a positive 64-bit id: {meeting_id}")
+    return chr(ord("a") + len(digits) - 1) + digits
+
+
+def meeting_id_of(member: bytes | str) -> int:
+    """The meeting id a member names (``member``'s inverse)."""
+    return int(as_text(member)[1:])
+
+
+def as_text(value: bytes | str) -> str:
+    """A value read from Redis (bytes, unless a client decodes responses)."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+CONTROL_TAG = "{control}"
+
+
+def control_key(prefix: str, name: str) -> str:
+    return f"{prefix}:{CONTROL_TAG}:{name}"
+
+
+def current_generation_key(prefix: str) -> str:
+    return control_key(prefix, "current")
+
+
+@dataclass(frozen=True, slots=True)
+class Control:
+    """Keys that say which generations exist and what operators are doing."""
+
+    prefix: str
+
+    @property
+    def current(self) -> str:
+        return current_generation_key(self.prefix)
+
+    @property
+    def building(self) -> str:
+        return control_key(self.prefix, "building")
+
+    @property
+    def generations(self) -> str:
+        return control_key(self.prefix, "generations")
+
+    @property
+    def rebuild_lock(self) -> str:
+        return control_key(self.prefix, "rebuild:lock")
+
+    @property
+    def rebuild_progress(self) -> str:
+        return control_key(self.prefix, "rebuild:progress")
+
+    @property
+    def heartbeats(self) -> str:
+        return control_key(self.prefix, "heartbeats")
+
+    def keyspace(self, generation: str) -> Keyspace:
+        return Keyspace(self.prefix, generation)
+
+
+@dataclass(frozen=True, slots=True)
+class OrgKeys:
+    base: str
+
+    @property
+    def start(self) -> str:
+        return f"{self.base}:start"
+
+    @property
+    def end(self) -> str:
+        return f"{self.base}:end"
+
+    @property
+    def doc(self) -> str:
+        return f"{self.base}:doc"
+
+    @property
+    def meta(self) -> str:
+        return f"{self.base}:meta"
+
+    @property
+    def tokens(self) -> str:
+        return f"{self.base}:tok"
+
+    def series(self, series_id: int) -> str:
+        return f"{self.base}:s:{series_id}"
+
+    @property
+    def users(self) -> str:
+        """For each member (user id), the meetings of the list they follow (registered
+        or leading), comma-separated members (``member``), in no order."""
+        return f"{self.base}:users"
+
+    def member_before_users(self, member_id: int) -> str:
+        """A member's list in a generation built before ``users`` (2026-11-24): a sorted
+        set by start. Only the API reads it, until every deployment has rebuilt."""
+        return f"{self.base}:u:{member_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class MeetingKeys:
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class Keyspace:
+    """The keys of one generation of the read model."""
+
+    prefix: str
+    generation: str
+
+    @property
+    def root(self) -> str:
+        return f"{self.prefix}:{self.generation}"
+
+    def org(self, organization_id: int) -> OrgKeys:
+        return OrgKeys(f"{self.root}:{{o{organization_id}}}")
+
+    def meeting(self, meeting_id: int) -> MeetingKeys:
+        return MeetingKeys(f"{self.root}:{{m{meeting_id}}}")
+
+    def token(self, token_sha256: str) -> str:
+        return f"{self.root}:token:{token_sha256}"
+
+    @property
+    def orgs(self) -> str:
+        return f"{self.root}:orgs"
+
+    @property
+    def current(self) -> str:
+        return current_generation_key(self.prefix)
