@@ -20,7 +20,9 @@
    one scenario to the next, and records the CPU time of the server, of Redis,
    and Redis's own time per script call. Each API row is set next to the floor
    of the same scenario.
-5. Prints the tables, the memory figures and the machine.
+5. Prints the tables, the memory figures and the machine, and saves them as
+   JSON (``--results``; by default ``bench/results/<date>.json``, which
+   ``python -m bench.plots`` draws).
 
 Exits 1 when any answer during a run was not 2xx (or a socket error occurred).
 """
@@ -39,13 +41,14 @@ import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 from redis import Redis as SyncRedis
 
 from bench.dataset import Dataset, Shape, build_dataset, token_of
-from bench.memory import Census, load_and_count, report
-from bench.report import machine, ms, table
+from bench.memory import Census, figures, load_and_count, report
+from bench.report import machine, ms, results_path, save_results, table
 from bench.wrk import WrkResult, run_wrk
 from devstack.ports import free_port
 from devstack.process import ChildProcess
@@ -192,8 +195,11 @@ def share(run: Run, name: str) -> str:
     return f"{100 * run.cpu_s[name] / run.wrk.seconds:.0f}%"
 
 
-def print_runs(scenarios: list[Scenario], sizes: dict[str, int], runs: dict[str, Run]) -> None:
-    rows, costs = [], []
+def print_runs(
+    scenarios: list[Scenario], sizes: dict[str, int], runs: dict[str, Run]
+) -> list[dict[str, Any]]:
+    """Print the tables; the same figures as records, for the results file."""
+    rows, costs, records = [], [], []
     for s in scenarios:
         floor = runs["floor " + s.name]
         for variant in VARIANTS:
@@ -202,6 +208,22 @@ def print_runs(scenarios: list[Scenario], sizes: dict[str, int], runs: dict[str,
             met = ratio >= TARGET_RATIO and p99_ratio <= TARGET_P99_RATIO
             failed = [r for r in (api, floor) if not r.wrk.ok]
             verdict = "FAILED" if failed else "met" if met else "missed"
+            records.append(
+                {
+                    "scenario": s.name,
+                    "cache": variant,
+                    "body_bytes": sizes[s.name],
+                    "rate": round(api.wrk.rate),
+                    "p50_ms": round(api.wrk.p50_ms, 3),
+                    "p99_ms": round(api.wrk.p99_ms, 3),
+                    "floor_rate": round(floor.wrk.rate),
+                    "floor_p50_ms": round(floor.wrk.p50_ms, 3),
+                    "floor_p99_ms": round(floor.wrk.p99_ms, 3),
+                    "ratio": round(ratio, 3),
+                    "p99_ratio": round(p99_ratio, 3),
+                    "verdict": verdict,
+                }
+            )
             rows.append(
                 [
                     s.name,
@@ -265,6 +287,7 @@ def print_runs(scenarios: list[Scenario], sizes: dict[str, int], runs: dict[str,
         "wrk CPU",
     ]
     print(table(header, costs))
+    return records
 
 
 def print_memory(data: Dataset, memory: tuple[dict[str, int], Census]) -> None:
@@ -344,6 +367,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=shape.seed)
     parser.add_argument(
         "--profile", action="store_true", help="then record the API with py-spy under load"
+    )
+    parser.add_argument(
+        "--results",
+        metavar="FILE",
+        help="JSON file the results are saved to (default: bench/results/<date>.json)",
     )
     args = parser.parse_args(argv)
     if args.eap_organizations < 1 or args.organizations < args.eap_organizations + 1:
@@ -438,17 +466,30 @@ def main(argv: list[str] | None = None) -> int:
             redis_server = str(find_redis_server())
     print()
     print(machine(redis_server))
-    print(
-        f"load: wrk, {args.threads} thread, {args.connections} connections, "
+    load = (
+        f"wrk, {args.threads} thread, {args.connections} connections, "
         f"{args.duration:g} s per run, on loopback; API: python -m api, "
         f"{args.workers} uvicorn worker(s), with API_CACHE on (every run after the first "
         "request of a page is a cache hit) and off; "
         "floor: bench/floor.py (bare Starlette route, same uvicorn settings, same body size)"
     )
+    print(f"load: {load}")
     print()
-    print_runs(scenarios, sizes, runs)
+    records = print_runs(scenarios, sizes, runs)
     print()
     print_memory(data, memory)
+    saved = save_results(
+        results_path(args.results),
+        "api",
+        {
+            "load": load,
+            "target": {"ratio": TARGET_RATIO, "p99_ratio": TARGET_P99_RATIO},
+            "runs": records,
+            "memory": figures(data, *memory),
+        },
+        redis_server,
+    )
+    print(f"\nresults: {saved}")
     print(f"\nlogs: {logs}")
     failed = [name for name, run in runs.items() if not run.wrk.ok]
     for name in failed:

@@ -134,6 +134,27 @@ async def load_and_count(url: str, data: Dataset) -> tuple[dict[str, int], Censu
     return used, found
 
 
+def figures(data: Dataset, used: dict[str, int], found: Census) -> dict[str, object]:
+    """Bytes per upcoming meeting (EAP copies not counted), per EAP copy, and per kind of key."""
+    copies = used["links"] - used["meetings"]
+    # As in report(): a meeting's state per upcoming meeting, an organization's
+    # keys per meeting of the organizations without EAP links.
+    listed = {
+        "meeting": data.upcoming,
+        "organization": data.upcoming - sum(data.meetings_of[org] for org in data.hpc_of),
+    }
+    return {
+        "bytes_per_meeting": round((used["meetings"] - used["empty"]) / data.upcoming),
+        "bytes_per_eap_copy": round(copies / max(1, data.eap_copies)),
+        "target_bytes": TARGET_BYTES,
+        "by_kind": {
+            kind: round(size / max(1, listed[group]))
+            for (group, kind), size in sorted(found.usage.items(), key=lambda item: -item[1])
+            if group in listed
+        },
+    }
+
+
 def report(data: Dataset, used: dict[str, int], found: Census) -> str:
     meetings = used["meetings"] - used["empty"]
     copies = used["links"] - used["meetings"]

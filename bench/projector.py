@@ -38,7 +38,9 @@ freshness
 With ``--profile``, py-spy records the one-worker projector and the rebuild
 (``.venv/bin/pip install py-spy``); the busiest functions are printed and the
 flame graphs kept in the log directory. Every process this starts is stopped
-at the end, whatever happens.
+at the end, whatever happens. The figures are also saved as JSON
+(``--results``; by default ``bench/results/<date>.json``, drawn by
+``python -m bench.plots``).
 """
 
 from __future__ import annotations
@@ -59,13 +61,14 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 from redis.asyncio import Redis
 
 from bench.api import cpu_seconds
 from bench.history import Published, mixed_history, token_of
-from bench.report import machine, table
+from bench.report import machine, results_path, save_results, table
 from devstack.kafka import TansuBroker
 from devstack.process import ChildProcess
 from devstack.redis import RedisServer, find_redis_server
@@ -617,12 +620,28 @@ def trace_breakdown(fresh: Freshness) -> str:
     )
 
 
-def report(bench: Bench) -> None:
+def report(bench: Bench) -> dict[str, Any]:
+    """Print the tables; the same figures as data, for the results file."""
     r = bench.rates
     rows: list[list[str]] = []
+    subjects: list[dict[str, Any]] = []
+    freshness: list[dict[str, Any]] = []
 
     def row(name: str, subject: Rate, floor: Rate | None, target: str) -> None:
         ratio = f"{subject.rate / floor.rate:.2f}" if floor else ""
+        subjects.append(
+            {
+                "subject": name.strip(),
+                "events": subject.events,
+                "seconds": round(subject.seconds, 2),
+                "rate": round(subject.rate),
+                "floor": floor.name if floor else None,
+                "floor_rate": round(floor.rate) if floor else None,
+                "ratio": round(subject.rate / floor.rate, 3) if floor else None,
+                "target": target,
+                "cpu_us": {kind: round(subject.cpu_us(kind), 1) for kind in subject.cpu_s},
+            }
+        )
         rows.append(
             [
                 name,
@@ -686,6 +705,19 @@ def report(bench: Bench) -> None:
         if not lat:
             continue
         p99 = percentile(lat, 99)
+        freshness.append(
+            {
+                "fetch_max_wait_ms": wait_ms,
+                "rate": round(fresh.sent / fresh.seconds),
+                "seconds": round(fresh.seconds, 1),
+                "probes": len(lat),
+                "p50_ms": round(percentile(lat, 50), 1),
+                "p90_ms": round(percentile(lat, 90), 1),
+                "p99_ms": round(p99, 1),
+                "max_ms": round(max(lat), 1),
+                "target_p99_ms": TARGET_P99_MS,
+            }
+        )
         print()
         print(
             f"freshness (PROJECTOR_FETCH_MAX_WAIT_MS={wait_ms}) at "
@@ -727,6 +759,15 @@ def report(bench: Bench) -> None:
         for raw in sorted(bench.logs.glob("*-profile.txt")):
             print(f"\nprofile {raw.name} (py-spy, {raw}):")
             print(summarize_profile(raw))
+    return {
+        "target": {
+            "live_ratio": TARGET_LIVE,
+            "rebuild_s": TARGET_REBUILD_S,
+            "freshness_p99_ms": TARGET_P99_MS,
+        },
+        "subjects": subjects,
+        "freshness": freshness,
+    }
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -755,6 +796,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--timeout", type=float, default=900, help="seconds any one run may take")
     parser.add_argument("--profile", action="store_true", help="record with py-spy")
+    parser.add_argument(
+        "--results",
+        metavar="FILE",
+        help="JSON file the results are saved to (default: bench/results/<date>.json)",
+    )
     args = parser.parse_args(argv)
     args.parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     args.fetch_wait_ms = [int(ms) for ms in args.fetch_wait_ms.split(",") if ms.strip()]
@@ -776,15 +822,21 @@ def main(argv: list[str] | None = None) -> int:
     with TansuBroker(log_dir=logs) as broker, RedisServer(log_dir=logs) as redis:
         bench = Bench(args, broker, redis, logs)
         asyncio.run(run(bench))
-    print()
-    print(machine(str(find_redis_server())))
-    print(
-        f"broker: Tansu (embedded, in memory), {PARTITIONS} partitions per topic; "
+    redis_server = str(find_redis_server())
+    setup = (
+        f"Tansu (embedded, in memory), {PARTITIONS} partitions per topic; "
         f"projector batches: {settings.batch_size} records within {settings.batch_within_s}s, "
         f"rebuild batches: {settings.rebuild_batch_size}"
     )
     print()
-    report(bench)
+    print(machine(redis_server))
+    print(f"broker: {setup}")
+    print()
+    results = report(bench)
+    saved = save_results(
+        results_path(args.results), "projector", {"setup": setup, **results}, redis_server
+    )
+    print(f"\nresults: {saved}")
     print(f"\nlogs: {logs}")
     return 0
 
