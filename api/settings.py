@@ -11,20 +11,37 @@ from readmodel.connections import RedisUrl
 class ApiSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="API_", extra="ignore", frozen=True)
 
-    host: str = "0.0.0.0"
-    port: int = Field(8000, ge=1, le=65535)
+    host: str = Field("0.0.0.0", description="address the API listens on")
+    port: int = Field(8000, ge=1, le=65535, description="port the API listens on")
     redis_url: RedisUrl = Field(
-        "redis://localhost:6379/0", validation_alias=AliasChoices("REDIS_URL", "API_REDIS_URL")
+        "redis://localhost:6379/0",
+        validation_alias=AliasChoices("REDIS_URL", "API_REDIS_URL"),
+        description="the read model's Redis, in the projector's forms; REDIS_URL wins "
+        "when both are set",
     )
     key_prefix: str = Field(
-        "um", min_length=1, validation_alias=AliasChoices("REDIS_KEY_PREFIX", "API_KEY_PREFIX")
+        "um",
+        min_length=1,
+        validation_alias=AliasChoices("REDIS_KEY_PREFIX", "API_KEY_PREFIX"),
+        description="root of every Redis key; must match the projector's",
     )
     redis_timeout_s: float = Field(1.0, gt=0, description="per Redis call; then 503")
-    redis_max_connections: int = Field(64, ge=1)
+    redis_max_connections: int = Field(
+        64,
+        ge=1,
+        description="Redis connection pool size per process (readiness, token denials, the "
+        "failure counter); pages use one pipelined connection of their own",
+    )
     retry_after_s: int = Field(1, ge=0, description="Retry-After of a 503")
-    generation_refresh_s: float = Field(1.0, gt=0)
+    generation_refresh_s: float = Field(
+        1.0, gt=0, description="how often the served generation is re-read"
+    )
     startup_timeout_s: float = Field(30.0, ge=0, description="wait for Redis at start-up")
-    workers: int = Field(1, ge=1)
+    workers: int = Field(
+        1,
+        ge=1,
+        description="uvicorn worker processes on one port; /metrics then sums them all",
+    )
     head_timeout_s: float = Field(
         10.0,
         gt=0,
@@ -47,12 +64,18 @@ class ApiSettings(BaseSettings):
         description="keep answers in process, invalidated by Redis client-side caching "
         "(single-node Redis only)",
     )
-    cache_max_entries: int = Field(10_000, ge=1)
-    cache_max_bytes: int = Field(64 * 1024 * 1024, ge=1)
+    cache_max_entries: int = Field(
+        10_000, ge=1, description="most answers kept per process (the oldest go first)"
+    )
+    cache_max_bytes: int = Field(
+        64 * 1024 * 1024, ge=1, description="most bytes of answers kept per process"
+    )
     auth_failure_limit: int = Field(
         20, ge=0, description="failed authentications per client and window before a block; 0: off"
     )
-    auth_failure_window_s: float = Field(10.0, gt=0)
+    auth_failure_window_s: float = Field(
+        10.0, gt=0, description="the window in which failed authentications are counted"
+    )
     auth_block_s: float = Field(60.0, gt=0, description="how long a client stays blocked (429)")
     trusted_proxies: str = Field(
         "",

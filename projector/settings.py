@@ -17,18 +17,38 @@ class ProjectorSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PROJECTOR_", extra="ignore", frozen=True)
 
     kafka_bootstrap_servers: str = Field(
-        "localhost:9092", validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS")
+        "localhost:9092",
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS"),
+        description="comma-separated host:port list of Kafka brokers",
     )
     redis_url: RedisUrl = Field(
-        "redis://localhost:6379/0", validation_alias=AliasChoices("REDIS_URL")
+        "redis://localhost:6379/0",
+        validation_alias=AliasChoices("REDIS_URL"),
+        description="the read model's Redis: redis://host:port/db for one node, "
+        "redis+cluster://host:port[,host:port...] for a Redis Cluster (rediss:// for TLS)",
     )
-    key_prefix: str = Field("um", min_length=1, validation_alias=AliasChoices("REDIS_KEY_PREFIX"))
-    topic_prefix: str = Field("", validation_alias=AliasChoices("KAFKA_TOPIC_PREFIX"))
+    key_prefix: str = Field(
+        "um",
+        min_length=1,
+        validation_alias=AliasChoices("REDIS_KEY_PREFIX"),
+        description="root of every Redis key; the API must use the same",
+    )
+    topic_prefix: str = Field(
+        "",
+        validation_alias=AliasChoices("KAFKA_TOPIC_PREFIX"),
+        description="prepended to the four topic names, and so to their .dlq topics",
+    )
 
-    group_id: str = "upcoming-meetings-projector"
-    topic_partitions: int = Field(4, ge=1, description="for topics the projector creates")
-    replication_factor: int = Field(1, ge=1)
-    batch_size: int = Field(2000, ge=1)
+    group_id: str = Field(
+        "upcoming-meetings-projector", description="Faust app id and Kafka consumer group"
+    )
+    topic_partitions: int = Field(
+        4, ge=1, description="partitions of the topics the projector creates (missing ones only)"
+    )
+    replication_factor: int = Field(
+        1, ge=1, description="replication factor of the topics the projector creates"
+    )
+    batch_size: int = Field(2000, ge=1, description="most records per batch")
     batch_within_s: float = Field(
         0.05,
         gt=0,
@@ -46,10 +66,20 @@ class ProjectorSettings(BaseSettings):
         description="longest the broker may hold a fetch for records (Faust fixes 1500); "
         "Tansu holds it that long even when records arrive, Apache Kafka answers at once",
     )
-    prune_interval_s: float = Field(60.0, gt=0)
-    session_timeout_s: float = Field(10.0, gt=0)
-    heartbeat_interval_s: float = Field(1.0, gt=0)
-    startup_timeout_s: float = Field(30.0, ge=0)
+    prune_interval_s: float = Field(
+        60.0, gt=0, description="how often ended meetings are pruned from the lists"
+    )
+    session_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="Kafka consumer session timeout: a dead worker's partitions move after this",
+    )
+    heartbeat_interval_s: float = Field(1.0, gt=0, description="Kafka consumer heartbeat interval")
+    startup_timeout_s: float = Field(
+        30.0,
+        ge=0,
+        description="how long to wait for Kafka (and its topics) and Redis before exiting 1",
+    )
     data_dir: str = Field(
         default_factory=lambda: os.path.join(tempfile.gettempdir(), "upcoming-meetings-projector"),
         description="Faust's data directory (nothing durable is kept there)",
@@ -64,7 +94,9 @@ class ProjectorSettings(BaseSettings):
     )
     heartbeat_s: float = Field(5.0, gt=0, description="how often a worker writes its heartbeat")
 
-    rebuild_batch_size: int = Field(20_000, ge=1)
+    rebuild_batch_size: int = Field(
+        20_000, ge=1, description="records per batch of a rebuild or verify"
+    )
     rebuild_lock_ttl_s: float = Field(
         15.0, gt=0, description="a rebuild that stops renewing its lock for this long is over"
     )
@@ -72,9 +104,15 @@ class ProjectorSettings(BaseSettings):
         5.0, ge=0, description="after a swap, how long the old generation stays for slow readers"
     )
 
-    ended_retention_days: float = Field(7, gt=0)
-    tombstone_retention_days: float = Field(30, gt=0)
-    pending_retention_days: float = Field(30, gt=0)
+    ended_retention_days: float = Field(
+        7, gt=0, description="days a meeting's state is kept after its end"
+    )
+    tombstone_retention_days: float = Field(
+        30, gt=0, description="days canceled/completed meetings and list tombstones are kept"
+    )
+    pending_retention_days: float = Field(
+        30, gt=0, description="days registrations wait for their meeting's first snapshot"
+    )
 
     @model_validator(mode="after")
     def _stall_outlasts_lag_measurement(self) -> ProjectorSettings:
