@@ -236,8 +236,11 @@ def freshness(projector: dict[str, Any], source: str) -> str:
     )
 
 
-def draw(results: dict[str, Any], source: str) -> dict[str, str]:
-    """File name -> SVG, for every figure the results hold."""
+def draw(results: dict[str, Any], file_name: str) -> dict[str, str]:
+    """File name -> SVG, for every figure the results (read from ``file_name``) hold."""
+    source = file_name
+    if str(results.get("source", "")).startswith("transcribed"):
+        source += " (figures transcribed by hand, see its source field)"
     plots: dict[str, str] = {}
     if api := results.get("api"):
         plots["api-throughput.svg"] = api_throughput(api, source)
@@ -264,10 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         parser.error(f"{args.results}: {exc}")
     args.out.mkdir(parents=True, exist_ok=True)
-    source = args.results.name
-    if str(results.get("source", "")).startswith("transcribed"):
-        source += " (figures transcribed by hand, see its source field)"
-    plots = draw(results, source)
+    plots = draw(results, args.results.name)
     if not plots:
         parser.error(f"{args.results}: holds no api or projector results")
     for name, svg in plots.items():
