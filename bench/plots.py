@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -119,56 +119,41 @@ def bar_chart(
     return "\n".join([*head, *body, "</svg>"]) + "\n"
 
 
-def api_throughput(api: dict[str, Any], source: str) -> str:
-    groups = []
-    for scenario in dict.fromkeys(run["scenario"] for run in api["runs"]):
-        runs = {run["cache"]: run for run in api["runs"] if run["scenario"] == scenario}
-        any_run = next(iter(runs.values()))
-        bars = [Bar("floor (bare ASGI route)", any_run["floor_rate"], f"{any_run['floor_rate']:,}")]
-        bars += [
-            Bar(
-                f"API, cache {cache}",
-                run["rate"],
-                f"{run['rate']:,} ({run['ratio']:.2f} of the floor)",
-            )
-            for cache, run in runs.items()
-        ]
-        groups.append(Group(scenario, bars))
-    return bar_chart(
+@dataclass(frozen=True, slots=True)
+class ApiFigure:
+    """One plot of the API part: its title, unit, and the bars of a floor and an API run."""
+
+    title: str
+    unit: str
+    floor_bar: Callable[[dict[str, Any]], tuple[float, str]]
+    api_bar: Callable[[dict[str, Any]], tuple[float, str]]
+
+
+API_FIGURES = {
+    "api-throughput.svg": ApiFigure(
         "API throughput next to its floor, same run",
-        (machine_line(api), f"from {source}"),
         "requests/s",
-        groups,
-    )
+        lambda run: (run["floor_rate"], f"{run['floor_rate']:,}"),
+        lambda run: (run["rate"], f"{run['rate']:,} ({run['ratio']:.2f} of the floor)"),
+    ),
+    "api-latency.svg": ApiFigure(
+        "API p99 latency next to its floor, same run",
+        "milliseconds",
+        lambda run: (run["floor_p99_ms"], f"{run['floor_p99_ms']:.2f} ms"),
+        lambda run: (run["p99_ms"], f"{run['p99_ms']:.2f} ms ({run['p99_ratio']:.2f}x)"),
+    ),
+}
 
 
-def api_latency(api: dict[str, Any], source: str) -> str:
+def api_chart(api: dict[str, Any], source: str, figure: ApiFigure) -> str:
+    """Per scenario: its floor's bar, then one bar per cache variant of the API."""
     groups = []
     for scenario in dict.fromkeys(run["scenario"] for run in api["runs"]):
         runs = {run["cache"]: run for run in api["runs"] if run["scenario"] == scenario}
-        any_run = next(iter(runs.values()))
-        bars = [
-            Bar(
-                "floor (bare ASGI route)",
-                any_run["floor_p99_ms"],
-                f"{any_run['floor_p99_ms']:.2f} ms",
-            )
-        ]
-        bars += [
-            Bar(
-                f"API, cache {cache}",
-                run["p99_ms"],
-                f"{run['p99_ms']:.2f} ms ({run['p99_ratio']:.2f}x)",
-            )
-            for cache, run in runs.items()
-        ]
+        bars = [Bar("floor (bare ASGI route)", *figure.floor_bar(next(iter(runs.values()))))]
+        bars += [Bar(f"API, cache {cache}", *figure.api_bar(run)) for cache, run in runs.items()]
         groups.append(Group(scenario, bars))
-    return bar_chart(
-        "API p99 latency next to its floor, same run",
-        (machine_line(api), f"from {source}"),
-        "milliseconds",
-        groups,
-    )
+    return bar_chart(figure.title, (machine_line(api), f"from {source}"), figure.unit, groups)
 
 
 def memory(api: dict[str, Any], source: str) -> str:
@@ -277,8 +262,8 @@ def draw(results: dict[str, Any], file_name: str) -> dict[str, str]:
         source += " (figures transcribed by hand, see its source field)"
     plots: dict[str, str] = {}
     if api := results.get("api"):
-        plots["api-throughput.svg"] = api_throughput(api, source)
-        plots["api-latency.svg"] = api_latency(api, source)
+        for name, figure in API_FIGURES.items():
+            plots[name] = api_chart(api, source, figure)
         if "memory" in api:
             plots["memory.svg"] = memory(api, source)
     if projector := results.get("projector"):
