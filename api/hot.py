@@ -7,7 +7,7 @@ FastAPI's routing, dependencies and response classes; every other request
 two routes for its OpenAPI document (``api/routes.py``). Statuses, headers
 and bodies are exactly those of ``api/responses.py``, in the same order.
 
-Per request: the checks of decisions.md in order (``api/params.py``), the
+Per request: the checks of docs/decisions.md in order (``api/params.py``), the
 client's block (``api/ratelimit.py``), then the answer cache (``api/cache.py``,
 kept exact by ``api/tracking.py``) or one read of Redis (``readmodel/reader.py``).
 """

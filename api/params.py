@@ -1,4 +1,4 @@
-"""Request parsing exactly as decisions.md settles it: pure functions."""
+"""Request parsing exactly as docs/decisions.md settles it: pure functions."""
 
 from __future__ import annotations
 

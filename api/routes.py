@@ -1,4 +1,4 @@
-"""The endpoints. Request handling follows decisions.md step by step."""
+"""The endpoints. Request handling follows docs/decisions.md step by step."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def unavailable(request: Request) -> Response:
     return error(503, UNAVAILABLE, {"Retry-After": retry_after})
 
 
-# What decisions.md calls a positive integer: ASCII digits, at least 1, leading
+# What docs/decisions.md calls a positive integer: ASCII digits, at least 1, leading
 # zeros allowed. Documented, not enforced by FastAPI: the API answers its own 422.
 POSITIVE_INTEGER = {"pattern": "^0*[1-9][0-9]*$"}
 

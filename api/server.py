@@ -5,7 +5,7 @@ it, with ``400 text/plain`` "Invalid HTTP request received.", and with
 httptools it sets no limit at all on the size of the request head (a 1 MB
 header, or 10,000 of them, are read into memory and served). This protocol
 answers every such request the way the API answers its own errors
-(decisions.md: every response is ``application/json``), then closes the
+(docs/decisions.md: every response is ``application/json``), then closes the
 connection:
 
     400 {"error": "Bad Request"}                      the parser refuses the request

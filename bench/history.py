@@ -38,7 +38,7 @@ HOUR_MS = 60 * MINUTE_MS
 WEEK_MS = 7 * 24 * HOUR_MS
 TOPICS = ("Grief & Loss", "Anxiety", "Caregivers", "Recovery", "Parenting", "Veterans")
 
-# The topic (field of ``Topics``) and key field of each event type (events.md).
+# The topic (field of ``Topics``) and key field of each event type (docs/events.md).
 ROUTES = {
     "meeting.scheduled": ("meetings", "meeting_id"),
     "meeting.updated": ("meetings", "meeting_id"),

@@ -1,4 +1,4 @@
-"""The event contract (events.md, version 1) in Python.
+"""The event contract (docs/events.md, version 1) in Python.
 
 Upstream services publish these events; the projector consumes them. This
 package imports nothing of the projector or the API.

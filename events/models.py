@@ -1,4 +1,4 @@
-"""Frozen pydantic models of every event in events.md, joined in one union.
+"""Frozen pydantic models of every event in docs/events.md, joined in one union.
 
 Types are strict JSON types (an integer field takes a JSON integer only), every
 rule of the contract is enforced, and unknown fields are ignored. Timestamps

@@ -19,7 +19,7 @@ scripts touch one thing inside a stored document, its count (``COUNT_AT``,
 from __future__ import annotations
 
 DEFAULT_AVATAR = "https://ssl.gstatic.com/accounts/ui/avatar_2x.png"
-"""A group leader's avatar when the event has none (decisions.md)."""
+"""A group leader's avatar when the event has none (docs/decisions.md)."""
 
 WORDS: tuple[bytes, ...] = (
     b'{"id":',

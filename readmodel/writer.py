@@ -461,7 +461,7 @@ def fingerprint(snapshot: PlaceMeeting) -> bytes:
 
     The state keeps no document, so the batch that applied a snapshot writes
     the document it rendered. Its version alone would not tell: a snapshot of a
-    version already seen changes nothing (events.md), even one whose content
+    version already seen changes nothing (docs/events.md), even one whose content
     differs, and the content must stay that of the first.
     """
     return hashlib.blake2b(snapshot.head + b"\0" + snapshot.tail, digest_size=8).digest()

@@ -1,4 +1,4 @@
-"""Valid events of the contract (events.md), as dicts, for tests of every folder.
+"""Valid events of the contract (docs/events.md), as dicts, for tests of every folder.
 
 Each builder returns a complete, valid event as a plain dict, the way a
 publisher would write it; keyword arguments override fields of ``data``.

@@ -1,4 +1,4 @@
-"""A meeting's document, exactly as the API returns it (decisions.md).
+"""A meeting's document, exactly as the API returns it (docs/decisions.md).
 
 The document is rendered once per snapshot, in two parts around
 ``registered_attendees`` so that a registration only swaps the number:

@@ -3,7 +3,7 @@
 Requests are written byte by byte on a socket, so that nothing an HTTP client
 library would refuse or normalize (control characters, raw non-ASCII, huge
 heads, duplicate parameters) is kept from the server. Every answer must be the
-one decisions.md settles, as JSON, never a 500; uvicorn's own refusals
+one docs/decisions.md settles, as JSON, never a 500; uvicorn's own refusals
 included. The read model sits in a Redis of its own, so that the test can
 watch every command sent to it and check that none of this changes it.
 """
@@ -220,7 +220,7 @@ def bearer(token: str) -> bytes:
     return b"Bearer " + token.encode()
 
 
-# --- what decisions.md says the answer is ---------------------------------------
+# --- what docs/decisions.md says the answer is ----------------------------------
 
 _INTEGER = re.compile(r"-?[0-9]+", re.ASCII)
 _HTTP_CTL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
@@ -242,7 +242,7 @@ def as_positive(text: str) -> int | None:
 
 
 def token_of(authorization: bytes | None) -> str | None:
-    """The token per decisions.md, HTTP whitespace (SP, HTAB) only."""
+    """The token per docs/decisions.md, HTTP whitespace (SP, HTAB) only."""
     if authorization is None:
         return None
     match = re.fullmatch(rb"[ \t]*([^ \t]+)([ \t].*)?", authorization, re.DOTALL)
@@ -277,7 +277,7 @@ def allowed(
     query: Sequence[tuple[str, str]],
     authorization: bytes | None,
 ) -> list[tuple[int, Any]]:
-    """Every (status, body) decisions.md allows for this request."""
+    """Every (status, body) docs/decisions.md allows for this request."""
     if authorization is not None and _HTTP_CTL.search(authorization):
         return [(400, BAD_REQUEST)]
     if not org or "/" in org or (member is not None and (not member or "/" in member)):

@@ -1,4 +1,4 @@
-"""The endpoint through the ASGI app, against real Redis (spec and decisions.md).
+"""The endpoint through the ASGI app, against real Redis (spec and docs/decisions.md).
 
 Each test fills a read model with the projector's own store, then asks the app
 the way a client would. Every response is checked to be application/json.
@@ -180,7 +180,7 @@ async def test_the_source_documents_example_request_with_its_series(
     }
 
 
-# -- request handling, in the order of decisions.md -----------------------------
+# -- request handling, in the order of docs/decisions.md ------------------------
 
 
 @pytest.mark.parametrize(

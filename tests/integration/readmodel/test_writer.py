@@ -1,6 +1,6 @@
 """The read model's contract, run against the in-memory model and real Redis.
 
-``ReadModelContract`` states the rules of events.md once; each backend
+``ReadModelContract`` states the rules of docs/events.md once; each backend
 subclasses it with a ``model`` fixture (eventsourcing's tests/persistence.py).
 Then the laws, as hypothesis properties against Redis with the in-memory model
 as the reference: any order, any batching, duplicates, a batch applied twice,
@@ -100,7 +100,7 @@ async def delete_keys(redis: RedisClient, prefix: str) -> None:
 
 
 class ReadModelContract:
-    """The rules of events.md; a subclass provides ``model``."""
+    """The rules of docs/events.md; a subclass provides ``model``."""
 
     async def given(self, model: ReadModel, *events: Event) -> None:
         await model.apply(changes_of(events))
@@ -496,7 +496,7 @@ def meeting_histories(draw: st.DrawFn, meeting_id: int) -> list[Event]:
 
 @st.composite
 def histories(draw: st.DrawFn) -> list[Event]:
-    """Events of a few meetings over three organizations, each rule of events.md kept."""
+    """Events of a few meetings over three organizations, each rule of docs/events.md kept."""
     events: list[Event] = []
     for meeting_id in MEETINGS:
         events += draw(meeting_histories(meeting_id))
@@ -739,7 +739,7 @@ async def test_a_snapshot_of_a_version_already_seen_changes_nothing_even_its_doc
     redis_url: str, namespace: str, together: bool
 ) -> None:
     """Two snapshots of one version with different content (an upstream
-    mistake): the first applied stands, document included (events.md). The
+    mistake): the first applied stands, document included (docs/events.md). The
     state keeps no document, so the write must know which snapshot it applied."""
     first = meeting(10, 2, version=3, name="first", series=41)
     second = meeting(10, 3, version=3, name="second", hour=5, event=updated)

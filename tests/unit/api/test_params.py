@@ -1,4 +1,4 @@
-"""api.params: request parsing exactly as decisions.md settles it."""
+"""api.params: request parsing exactly as docs/decisions.md settles it."""
 
 from __future__ import annotations
 

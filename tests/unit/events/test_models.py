@@ -1,4 +1,4 @@
-"""events.models: decoding record values into events (events.md)."""
+"""events.models: decoding record values into events (docs/events.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""projector.projection.memory.InMemoryReadModel: the read model's rules (events.md, decisions.md).
+"""projector.projection.memory.InMemoryReadModel: the read model's rules.
+
+The rules are docs/events.md's and docs/decisions.md's.
 
 Times are minutes from ``NOW``; a meeting lasts an hour unless told otherwise.
 """

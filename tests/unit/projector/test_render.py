@@ -1,4 +1,4 @@
-"""projector.projection.render: a meeting's JSON document, byte for byte (decisions.md)."""
+"""projector.projection.render: a meeting's JSON document, byte for byte (docs/decisions.md)."""
 
 from __future__ import annotations
 

@@ -32,7 +32,7 @@ def meeting(**fields: Any) -> MeetingSnapshot:
 
 
 def as_json(snapshot: MeetingSnapshot, count: int) -> bytes:
-    """The document as decisions.md has it, rendered with no help from the store's form."""
+    """The document as docs/decisions.md has it, rendered with no help from the store's form."""
     minutes = (snapshot.end_ms - snapshot.start_ms) // MINUTE_MS
     lead = snapshot.group_leader
     return orjson.dumps(
