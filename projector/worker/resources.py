@@ -6,6 +6,7 @@ import asyncio
 
 from aiokafka import AIOKafkaProducer
 
+from events.retry import retry
 from projector.kafka.deadletters import KafkaDeadLetters
 from projector.kafka.offsets import group_has_committed
 from projector.settings import ProjectorSettings
@@ -13,7 +14,6 @@ from projector.worker.health import WorkerHealth
 from projector.worker.metrics import PrometheusObserver
 from projector.worker.pipeline import Pipeline
 from projector.worker.recovery import SelfRebuild
-from projector.worker.retry import retry_forever
 from readmodel.connections import RedisClient, connect_redis
 from readmodel.generations import Generations
 
@@ -35,7 +35,7 @@ class Resources:
 
     async def start(self) -> None:
         """Connect, retrying until Redis and Kafka are there."""
-        await retry_forever(self._connect, "connecting to Redis and Kafka")
+        await retry(self._connect, "connecting to Redis and Kafka")
 
     async def _connect(self) -> None:
         """Safe to call again after a failure."""
