@@ -30,6 +30,7 @@ from api.params import bearer_token, page_number, page_size, positive_int
 from api.ratelimit import FailureLimiter
 from api.responses import JSON, PAGE_CACHE_CONTROL, entity_tag, if_none_match, page_body
 from api.tracking import InvalidationTracker
+from events.times import wall_clock_ms
 from readmodel.errors import ReadModelUnavailable
 from readmodel.keys import Keyspace
 from readmodel.reader import Denial, RedisPageReader, token_sha256
@@ -63,10 +64,6 @@ class Route:
 
 _ORGANIZATION = Route(ORGANIZATION_ROUTE)
 _MEMBER = Route(MEMBER_ROUTE)
-
-
-def wall_clock_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def error(status: int, message: str, extra: Headers | None = None) -> Answer:

@@ -11,6 +11,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
 
+from events.times import wall_clock_ms
 from events.topics import dlq_topic
 from projector.commands import dlq as deadletter_cli
 from projector.commands.deadletter_view import DeadLetter, diagnose, kind_of_reason, parse_id
@@ -135,7 +136,7 @@ async def test_a_dead_letter_that_decodes_after_a_fix_is_replayed_and_applied(
     await prepare(settings)
     topics = system.topics
     system.start("projector")
-    future = time.time_ns() // 1_000_000 + 24 * HOUR_MS
+    future = wall_clock_ms() + 24 * HOUR_MS
     fixed = scheduled(
         meeting_id=4242, organization_id=77, start_time=at(future), end_time=at(future + HOUR_MS)
     )
