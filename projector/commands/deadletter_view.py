@@ -125,7 +125,8 @@ def truncate(text: str, width: int = REASON_WIDTH) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def format_time(ms: int | None) -> str:
+def format_record_time(ms: int | None) -> str:
+    """A Kafka record's timestamp for an operator, to the second; ``-`` when it has none."""
     if ms is None:
         return "-"
     moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
@@ -142,7 +143,7 @@ def letter_json(letter: DeadLetter, diagnosis: Diagnosis) -> dict[str, Any]:
         "kind": diagnosis.kind,
         "valid_now": diagnosis.valid_now,
         "reason_now": diagnosis.reason_now,
-        "dead_lettered_at": format_time(letter.timestamp_ms),
+        "dead_lettered_at": format_record_time(letter.timestamp_ms),
     }
 
 
@@ -194,7 +195,7 @@ def format_show(letter: DeadLetter, diagnosis: Diagnosis) -> list[str]:
     return [
         f"id:        {letter.id}",
         f"source:    {letter.source}",
-        f"at:        {format_time(letter.timestamp_ms)}",
+        f"at:        {format_record_time(letter.timestamp_ms)}",
         f"kind:      {diagnosis.kind}",
         f"reason:    {letter.reason}",
         f"today:     {today}",
