@@ -28,7 +28,14 @@ from api.cache import AnswerCache
 from api.metrics import RequestMetrics
 from api.params import bearer_token, page_number, page_size, positive_int
 from api.ratelimit import FailureLimiter
-from api.responses import JSON, PAGE_CACHE_CONTROL, entity_tag, if_none_match, page_body
+from api.responses import (
+    JSON,
+    PAGE_CACHE_CONTROL,
+    UNAVAILABLE,
+    entity_tag,
+    if_none_match,
+    page_body,
+)
 from api.tracking import InvalidationTracker
 from events.times import wall_clock_ms
 from readmodel.errors import ReadModelUnavailable
@@ -44,7 +51,6 @@ _MEMBER_PATH = re.compile(r"/api/v2/organizations/([^/]+)/members/([^/]+)/upcomi
 
 BAD_SERIES = "Parameter meeting_series_id must be a positive integer"
 BAD_MEMBER = "Parameter member_id must be a positive integer"
-UNAVAILABLE = "Service Unavailable"
 TOO_MANY = "Too Many Requests"
 
 Headers = list[tuple[bytes, bytes]]

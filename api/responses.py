@@ -9,6 +9,7 @@ import orjson
 from starlette.responses import Response
 
 JSON = "application/json"
+UNAVAILABLE = "Service Unavailable"  # the 503 body's message, whatever is missing
 
 
 def page_body(current_page: int, items: int, total_items: int, meetings: bytes) -> bytes:
