@@ -80,7 +80,7 @@ def error(status: int, message: str, extra: Headers | None = None) -> Answer:
 
 
 def page(body: bytes, tag: bytes, condition: str | None) -> Answer:
-    """As ``api.responses.page_response``: 200, or 304 when the client holds this body."""
+    """200 with the page, or 304 Not Modified when the client already holds this body."""
     if condition is not None and if_none_match(condition, tag.decode()):
         return 304, [(b"etag", tag), _CACHE_CONTROL, _VARY, _CONTENT_TYPE], b""
     length = (b"content-length", b"%d" % len(body))

@@ -48,14 +48,5 @@ def if_none_match(header: str | None, tag: str) -> bool:
     return any(c == "*" or c.removeprefix("W/") == tag for c in candidates)
 
 
-def page_response(body: bytes, condition: str | None) -> Response:
-    """A page, or 304 Not Modified when the client already holds this very body."""
-    tag = entity_tag(body)
-    headers = {"ETag": tag, "Cache-Control": PAGE_CACHE_CONTROL, "Vary": "Authorization"}
-    if if_none_match(condition, tag):
-        return Response(status_code=304, media_type=JSON, headers=headers)
-    return json_response(body, headers=headers)
-
-
 def error(status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
     return json_response(orjson.dumps({"error": message}), status, headers)
