@@ -15,6 +15,7 @@ from events.times import wall_clock_ms
 from events.topics import dlq_topic
 from projector.commands import dlq as deadletter_cli
 from projector.commands.deadletter_view import DeadLetter, diagnose, kind_of_reason, parse_id
+from projector.kafka.records import Record
 from projector.settings import ProjectorSettings
 from projector.worker.startup import prepare
 from readmodel.keys import Control, as_text, member
@@ -208,7 +209,9 @@ def test_the_kind_of_a_reason(reason: str, kind: str) -> None:
 
 
 def test_ids_and_decoding_today() -> None:
-    letter = DeadLetter("p.meeting-events.dlq", 2, 7, b"1", None, (("dlq.topic", b"p.x"),))
+    letter = DeadLetter(
+        Record("p.meeting-events.dlq", 2, 7, b"1", None, headers=(("dlq.topic", b"p.x"),))
+    )
     assert parse_id(letter.id) == (("p.meeting-events.dlq", 2), 7)
     assert letter.source == "p.x[?]@?"
     assert diagnose(letter).kind == "no_value" and not diagnose(letter).valid_now
