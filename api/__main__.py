@@ -18,25 +18,23 @@ from redis.exceptions import RedisError
 from api.app import connect
 from api.server import JsonHttpProtocol
 from api.settings import ApiSettings
+from events.retry import retry
 from readmodel.connections import RedisUrlError, check_redis
 
 logger = logging.getLogger("api")
 
 
 async def wait_for_redis(settings: ApiSettings) -> None:
-    """Ping Redis until it answers or the start-up timeout passes."""
+    """Ping Redis until it answers; its ``RedisError`` once the start-up timeout passes."""
     redis = connect(settings)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + settings.startup_timeout_s
     try:
-        while True:
-            try:
-                await check_redis(redis, settings.redis_url)
-                return
-            except RedisError:
-                if loop.time() >= deadline:
-                    raise
-                await asyncio.sleep(0.5)
+        await retry(
+            lambda: check_redis(redis, settings.redis_url),
+            f"Redis at {settings.redis_url}",
+            errors=(RedisError,),
+            timeout_s=settings.startup_timeout_s,
+            max_delay_s=0.5,
+        )
     finally:
         await redis.aclose()
 

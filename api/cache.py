@@ -52,10 +52,6 @@ class AnswerCache:
     def __len__(self) -> int:
         return len(self._answers)
 
-    @property
-    def size_bytes(self) -> int:
-        return self._bytes
-
     # -- reads ------------------------------------------------------------------
 
     def granted(self, org: int, token_sha: str) -> bool:

@@ -28,8 +28,16 @@ from api.cache import AnswerCache
 from api.metrics import RequestMetrics
 from api.params import bearer_token, page_number, page_size, positive_int
 from api.ratelimit import FailureLimiter
-from api.responses import JSON, PAGE_CACHE_CONTROL, entity_tag, if_none_match, page_body
+from api.responses import (
+    JSON,
+    PAGE_CACHE_CONTROL,
+    UNAVAILABLE,
+    entity_tag,
+    if_none_match,
+    page_body,
+)
 from api.tracking import InvalidationTracker
+from events.times import wall_clock_ms
 from readmodel.errors import ReadModelUnavailable
 from readmodel.keys import Keyspace
 from readmodel.reader import Denial, RedisPageReader, token_sha256
@@ -43,7 +51,6 @@ _MEMBER_PATH = re.compile(r"/api/v2/organizations/([^/]+)/members/([^/]+)/upcomi
 
 BAD_SERIES = "Parameter meeting_series_id must be a positive integer"
 BAD_MEMBER = "Parameter member_id must be a positive integer"
-UNAVAILABLE = "Service Unavailable"
 TOO_MANY = "Too Many Requests"
 
 Headers = list[tuple[bytes, bytes]]
@@ -65,10 +72,6 @@ _ORGANIZATION = Route(ORGANIZATION_ROUTE)
 _MEMBER = Route(MEMBER_ROUTE)
 
 
-def wall_clock_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 def error(status: int, message: str, extra: Headers | None = None) -> Answer:
     """As ``api.responses.error``: extra headers, then length and type."""
     body = orjson.dumps({"error": message})
@@ -77,7 +80,7 @@ def error(status: int, message: str, extra: Headers | None = None) -> Answer:
 
 
 def page(body: bytes, tag: bytes, condition: str | None) -> Answer:
-    """As ``api.responses.page_response``: 200, or 304 when the client holds this body."""
+    """200 with the page, or 304 Not Modified when the client already holds this body."""
     if condition is not None and if_none_match(condition, tag.decode()):
         return 304, [(b"etag", tag), _CACHE_CONTROL, _VARY, _CONTENT_TYPE], b""
     length = (b"content-length", b"%d" % len(body))

@@ -9,6 +9,7 @@ import orjson
 from starlette.responses import Response
 
 JSON = "application/json"
+UNAVAILABLE = "Service Unavailable"  # the 503 body's message, whatever is missing
 
 
 def page_body(current_page: int, items: int, total_items: int, meetings: bytes) -> bytes:
@@ -45,15 +46,6 @@ def if_none_match(header: str | None, tag: str) -> bool:
         return False
     candidates = (candidate.strip() for candidate in header.split(","))
     return any(c == "*" or c.removeprefix("W/") == tag for c in candidates)
-
-
-def page_response(body: bytes, condition: str | None) -> Response:
-    """A page, or 304 Not Modified when the client already holds this very body."""
-    tag = entity_tag(body)
-    headers = {"ETag": tag, "Cache-Control": PAGE_CACHE_CONTROL, "Vary": "Authorization"}
-    if if_none_match(condition, tag):
-        return Response(status_code=304, media_type=JSON, headers=headers)
-    return json_response(body, headers=headers)
 
 
 def error(status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:

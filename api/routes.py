@@ -10,15 +10,13 @@ from starlette.responses import Response
 
 from api.hot import HotRoutes
 from api.metrics import metrics_response
-from api.responses import error, json_response
+from api.responses import UNAVAILABLE, error, json_response
 from api.schemas import ErrorBody, Health, UpcomingMeetings
 from readmodel.errors import ReadModelUnavailable
 from readmodel.reader import RedisHeartbeats, RedisPageReader
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
-
-UNAVAILABLE = "Service Unavailable"
 
 
 def unavailable(request: Request) -> Response:

@@ -20,6 +20,7 @@ from pathlib import Path
 from devstack.redis import RedisServer
 from devstack.redis_cluster import LocalRedisCluster
 from events.models import decode_event
+from events.times import wall_clock_ms
 from projector.projection.project import project
 from readmodel.changes import IssueToken
 from readmodel.connections import RedisClient, connect_redis
@@ -36,7 +37,7 @@ ORGANIZATIONS = 20
 async def fill(redis: RedisClient) -> None:
     control = Control(PREFIX)
     store = RedisReadModel(redis, control.keyspace("1"))
-    start = time.time_ns() // 1_000_000 + 86_400_000
+    start = wall_clock_ms() + 86_400_000
     events = []
     for n in range(1, 2001):
         at_ms = start + n * 60_000
@@ -62,7 +63,7 @@ def _iso(ms: int) -> str:
 
 async def pages_per_second(redis: RedisClient, requests: int, concurrency: int) -> float:
     reader = RedisPageReader(redis, PREFIX)
-    now = time.time_ns() // 1_000_000
+    now = wall_clock_ms()
     per_caller = requests // concurrency
 
     async def caller(offset: int) -> None:

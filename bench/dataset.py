@@ -17,7 +17,6 @@ apart), calling back between phases.
 from __future__ import annotations
 
 import random
-import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from events.models import decode_event
+from events.times import wall_clock_ms
 from projector.projection.project import project
 from readmodel.changes import Change
 from readmodel.generations import create_first_generation
@@ -116,7 +116,7 @@ def sizes(shape: Shape) -> list[int]:
 
 def build_dataset(shape: Shape, now_ms: int | None = None) -> Dataset:
     rng = random.Random(shape.seed)
-    now = now_ms if now_ms is not None else time.time_ns() // 1_000_000
+    now = now_ms if now_ms is not None else wall_clock_ms()
     first = (now // (15 * MINUTE_MS) + 5) * 15 * MINUTE_MS  # an hour from now, on a quarter
     data = Dataset(shape)
     ids = {"meeting": 0, "series": 1000, "registration": 0}

@@ -4,7 +4,7 @@
 
 Same app settings (``projector.worker.app.faust_app``: commit interval and count,
 session timeout, serializers), same topics, same batching and acknowledgement
-after the batch (``projector.worker.app.in_batches``); but each record is only
+after the batch (``projector.worker.batches.in_batches``); but each record is only
 decoded (``projector.worker.pipeline.event_of``), nothing is projected or written. What the
 projector does above this is its own cost.
 """
@@ -19,7 +19,8 @@ import faust
 
 from events.errors import InvalidEvent
 from projector.settings import ProjectorSettings
-from projector.worker.app import Batches, faust_app, in_batches, to_record
+from projector.worker.app import faust_app, to_record
+from projector.worker.batches import Batches, in_batches
 from projector.worker.pipeline import event_of
 
 

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import json
 import random
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from events.times import wall_clock_ms
 from events.topics import Topics
 from tests.builders import (
     MINUTE_MS,
@@ -157,7 +157,7 @@ def mixed_history(
     ``head``, no tokens and links come first (a history's continuation).
     """
     rng = random.Random(shape.seed + first_id)
-    now = now_ms if now_ms is not None else time.time_ns() // 1_000_000
+    now = now_ms if now_ms is not None else wall_clock_ms()
     soonest = (now // (15 * MINUTE_MS) + 5) * 15 * MINUTE_MS  # an hour from now, on a quarter
     weights = [1 / rank**shape.skew for rank in range(1, shape.organizations + 1)]
     first: list[dict[str, Any]] = []

@@ -73,6 +73,7 @@ from devstack.kafka import TansuBroker
 from devstack.process import ChildProcess
 from devstack.redis import RedisServer, find_redis_server
 from events.errors import InvalidEvent
+from events.times import wall_clock_ms
 from events.topics import Topics
 from projector.kafka.offsets import committed_offsets, log_end_offsets
 from projector.kafka.replay import read_records
@@ -511,7 +512,7 @@ async def steady_publishing(
     pending: dict[int, float] = {}  # series id of a probe -> when it was handed to the producer
     probe_org = 1
     token = token_of(probe_org)
-    now_ms = time.time_ns() // 1_000_000
+    now_ms = wall_clock_ms()
     start_time = (now_ms // MINUTE_MS + 120) * MINUTE_MS
     deliveries = []
     done = asyncio.Event()

@@ -30,6 +30,7 @@ from devstack.process import ChildProcess
 from devstack.redis import RedisServer
 from events.models import decode_event
 from events.publisher import KafkaEventPublisher
+from events.times import wall_clock_ms
 from events.topics import Topics
 from projector.kafka.offsets import lag
 from projector.projection.memory import InMemoryReadModel
@@ -90,7 +91,7 @@ async def main(events: int) -> None:
     )
     reference = InMemoryReadModel()
     reference.apply([project(decode_event(json.dumps(event))) for event in history])
-    now = time.time_ns() // 1_000_000
+    now = wall_clock_ms()
     expected = {
         org: [json.loads(doc) for doc in reference.page(org, now, 0, 100).meetings]
         for org in organizations

@@ -7,7 +7,6 @@ must carry an offset; they are truncated to the millisecond when read.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Annotated, Literal
 
@@ -23,6 +22,7 @@ from pydantic import (
 )
 
 from events.errors import InvalidEvent
+from events.times import epoch_ms
 
 # Identifiers are positive and fit a signed 64-bit integer, like the database
 # ids they come from.
@@ -30,14 +30,6 @@ Id = Annotated[int, Field(gt=0, le=2**63 - 1)]
 Version = Annotated[int, Field(ge=1, le=2**53 - 1)]
 Count = Annotated[int, Field(ge=0, le=2**31 - 1)]
 Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MS = timedelta(milliseconds=1)
-
-
-def epoch_ms(moment: datetime) -> int:
-    """Milliseconds since the epoch, finer parts truncated (floored)."""
-    return (moment - _EPOCH) // _MS
 
 
 class _Frozen(BaseModel):

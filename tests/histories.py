@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import random
-import time
 from typing import Any
 
+from events.times import wall_clock_ms
 from tests.builders import (
     HOUR_MS,
     at,
@@ -39,7 +39,7 @@ def random_history(
     ``link_share`` of the events link or unlink EAP organizations: each link
     copies an HPC organization's whole list, so realistic histories have few.
     """
-    now = time.time_ns() // 1_000_000
+    now = wall_clock_ms()
     owners = ORGANIZATIONS + HPC_ORGANIZATIONS
     history: list[dict[str, Any]] = []
     versions = {meeting_id: 0 for meeting_id in range(1, meetings + 1)}

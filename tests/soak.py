@@ -41,6 +41,7 @@ from redis.asyncio import Redis
 from devstack.kafka import TansuBroker
 from devstack.redis import RedisServer
 from events.models import decode_event
+from events.times import wall_clock_ms
 from projector.projection.memory import InMemoryReadModel
 from projector.projection.project import project
 from tests.builders import token_issued
@@ -137,7 +138,7 @@ def compare(system: System, reference: InMemoryReadModel) -> list[str]:
                 response = system.get(
                     f"/api/v2/organizations/{org}/upcoming_meetings", TOKEN, **params
                 )
-                now = time.time_ns() // 1_000_000
+                now = wall_clock_ms()
                 expected = reference.page(org, now, (page - 1) * 100, 100, series_id=series)
                 where = f"organization {org} series {series} page {page}"
                 if response.status_code != 200:

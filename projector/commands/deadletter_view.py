@@ -28,20 +28,17 @@ class UsageError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
-    topic: str  # the dead-letter topic
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: tuple[tuple[str, bytes], ...] = ()
-    timestamp_ms: int | None = None
+    """A record of a dead-letter topic; its ``dlq.*`` headers say where it came from and why."""
+
+    record: Record  # as read from the dead-letter topic
 
     @property
     def id(self) -> str:
-        return f"{self.topic}:{self.partition}:{self.offset}"
+        record = self.record
+        return f"{record.topic}:{record.partition}:{record.offset}"
 
     def header(self, name: str) -> str | None:
-        values = [value for key, value in self.headers if key == name]
+        values = [value for key, value in self.record.headers if key == name]
         return values[-1].decode(errors="replace") if values else None
 
     @property
@@ -50,7 +47,7 @@ class DeadLetter:
 
     @property
     def source_topic(self) -> str:
-        return self.header("dlq.topic") or self.topic.removesuffix(".dlq")
+        return self.header("dlq.topic") or self.record.topic.removesuffix(".dlq")
 
     @property
     def source_partition(self) -> int | None:
@@ -73,9 +70,9 @@ class DeadLetter:
             self.source_topic,
             self.source_partition or 0,
             self.source_offset or 0,
-            self.key,
-            self.value,
-            self.timestamp_ms,
+            self.record.key,
+            self.record.value,
+            self.record.timestamp_ms,
         )
 
 
@@ -125,7 +122,8 @@ def truncate(text: str, width: int = REASON_WIDTH) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def format_time(ms: int | None) -> str:
+def format_record_time(ms: int | None) -> str:
+    """A Kafka record's timestamp for an operator, to the second; ``-`` when it has none."""
     if ms is None:
         return "-"
     moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
@@ -142,7 +140,7 @@ def letter_json(letter: DeadLetter, diagnosis: Diagnosis) -> dict[str, Any]:
         "kind": diagnosis.kind,
         "valid_now": diagnosis.valid_now,
         "reason_now": diagnosis.reason_now,
-        "dead_lettered_at": format_time(letter.timestamp_ms),
+        "dead_lettered_at": format_record_time(letter.record.timestamp_ms),
     }
 
 
@@ -194,15 +192,15 @@ def format_show(letter: DeadLetter, diagnosis: Diagnosis) -> list[str]:
     return [
         f"id:        {letter.id}",
         f"source:    {letter.source}",
-        f"at:        {format_time(letter.timestamp_ms)}",
+        f"at:        {format_record_time(letter.record.timestamp_ms)}",
         f"kind:      {diagnosis.kind}",
         f"reason:    {letter.reason}",
         f"today:     {today}",
         "headers:",
-        *(f"  {name}: {value.decode(errors='replace')}" for name, value in letter.headers),
-        f"key:       {letter.key!r}",
+        *(f"  {name}: {value.decode(errors='replace')}" for name, value in letter.record.headers),
+        f"key:       {letter.record.key!r}",
         "value:",
-        *("  " + line for line in format_value(letter.value).splitlines()),
+        *("  " + line for line in format_value(letter.record.value).splitlines()),
     ]
 
 

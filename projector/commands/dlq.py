@@ -39,7 +39,6 @@ from projector.commands.deadletter_view import (
     truncate,
 )
 from projector.kafka.offsets import log_end_offsets
-from projector.kafka.records import Record
 from projector.kafka.replay import read_records
 from projector.settings import ProjectorSettings
 from projector.worker.startup import StartupError
@@ -65,7 +64,7 @@ async def read_dead_letters(
     try:
         async with asyncio.timeout(timeout_s):
             async for records, positions in read_records(bootstrap_servers, ends, reached, 10_000):
-                letters += [_letter(record) for record in records]
+                letters += [DeadLetter(record) for record in records]
                 reached.update(positions)
     except TimeoutError:
         logger.warning(
@@ -83,7 +82,12 @@ async def read_all(settings: ProjectorSettings, dlq_topics: Iterable[str]) -> li
     letters = await read_dead_letters(
         settings.kafka_bootstrap_servers, {tp: (0, end) for tp, end in ends.items()}
     )
-    return sorted(letters, key=lambda d: (d.timestamp_ms or 0, d.topic, d.partition, d.offset))
+    return sorted(letters, key=_oldest_first)
+
+
+def _oldest_first(letter: DeadLetter) -> tuple[int, str, int, int]:
+    record = letter.record
+    return record.timestamp_ms or 0, record.topic, record.partition, record.offset
 
 
 async def read_ids(settings: ProjectorSettings, ids: Sequence[str]) -> dict[str, DeadLetter]:
@@ -115,8 +119,8 @@ async def republish(
         for letter in letters:
             meta = await producer.send_and_wait(
                 letter.source_topic,
-                value=letter.value,
-                key=letter.key,
+                value=letter.record.value,
+                key=letter.record.key,
                 partition=letter.source_partition,
                 headers=[("dlq.replay_of", letter.id.encode())],
             )
@@ -272,26 +276,14 @@ async def _kafka(settings: ProjectorSettings) -> AsyncIterator[None]:
         raise StartupError(f"Kafka at {servers}: {exc!r}") from exc
 
 
-def _letter(record: Record) -> DeadLetter:
-    return DeadLetter(
-        record.topic,
-        record.partition,
-        record.offset,
-        record.key,
-        record.value,
-        record.headers,
-        record.timestamp_ms,
-    )
-
-
 def _raw_json(letter: DeadLetter) -> dict[str, Any]:
     def text(data: bytes | None) -> str | None:
         return None if data is None else data.decode(errors="replace")
 
     return {
-        "headers": {name: value.decode(errors="replace") for name, value in letter.headers},
-        "key": text(letter.key),
-        "value": text(letter.value),
+        "headers": {name: value.decode(errors="replace") for name, value in letter.record.headers},
+        "key": text(letter.record.key),
+        "value": text(letter.record.value),
     }
 
 

@@ -13,7 +13,6 @@ import asyncio
 import json
 import re
 import sys
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -22,6 +21,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 from redis.exceptions import RedisError
 
+from events.times import wall_clock_ms
 from projector.kafka.offsets import committed_offsets, log_end_offsets
 from projector.settings import ProjectorSettings
 from projector.worker.startup import StartupError
@@ -362,7 +362,7 @@ async def gather_status(settings: ProjectorSettings, now_ms: int) -> Status:
 
 
 async def run(settings: ProjectorSettings, args: argparse.Namespace) -> int:
-    now_ms = time.time_ns() // 1_000_000
+    now_ms = wall_clock_ms()
     status = await gather_status(settings, now_ms)
     if args.json:
         sys.stdout.write(json.dumps(status_json(status, now_ms), indent=2) + "\n")

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from events.errors import InvalidEvent
+from events.times import wall_clock_ms
 from projector.kafka.offsets import committed_offsets, log_end_offsets
 from projector.kafka.replay import read_records
 from projector.projection.memory import InMemoryReadModel
@@ -136,7 +137,7 @@ async def run(settings: ProjectorSettings, args: argparse.Namespace) -> int:
             print("no generation is served: nothing to verify against")
             return 1
         keyspace = control.keyspace(as_text(current))
-        now = time.time_ns() // 1_000_000
+        now = wall_clock_ms()
         organizations = reference.organizations() | {
             int(org) for org in await redis.smembers(keyspace.orgs)
         }

@@ -4,7 +4,7 @@ The document is rendered once per snapshot, in two parts around
 ``registered_attendees`` so that a registration only swaps the number:
 ``head + str(count) + tail``. The parts are in the form the lists store
 (``readmodel.documents``: the JSON with its keys and common values as single
-bytes); ``render_meeting`` gives the JSON itself.
+bytes; ``readmodel.documents.expand`` gives the JSON back).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 
 from events.models import MeetingSnapshot
-from readmodel.documents import DEFAULT_AVATAR, compact, expand
+from readmodel.documents import DEFAULT_AVATAR, compact
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -83,9 +83,3 @@ def render_parts(meeting: MeetingSnapshot) -> tuple[bytes, bytes]:
     name = orjson.dumps(leader_name(leader.first_name, leader.last_name))
     tail = _TAIL % (leader.id, name, _compact_string(leader.avatar_url or DEFAULT_AVATAR))
     return head, tail
-
-
-def render_meeting(meeting: MeetingSnapshot, registered_attendees: int) -> bytes:
-    """The document as JSON."""
-    head, tail = render_parts(meeting)
-    return expand(head + str(registered_attendees).encode() + tail)

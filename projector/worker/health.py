@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from events.times import wall_clock_ms
 from readmodel import heartbeats
 
 
@@ -61,7 +62,7 @@ class WorkerHealth:
         self,
         stall_after_s: float,
         clock: Callable[[], float] = time.monotonic,
-        wall_clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+        wall_clock_ms: Callable[[], int] = wall_clock_ms,
     ) -> None:
         self.stall_after_s = stall_after_s
         self.clock = clock

@@ -19,10 +19,10 @@ from typing import Protocol
 
 from events.errors import InvalidEvent
 from events.models import Event, decode_event
+from events.retry import retry
 from projector.kafka.deadletters import DeadLetters
 from projector.kafka.records import Record
 from projector.projection.project import project
-from projector.worker.retry import retry_forever
 from readmodel.changes import Change
 
 logger = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ class Pipeline:
         """Apply a prepared batch, retrying until it is applied."""
         changes = prepared.changes
         started = time.perf_counter()
-        await retry_forever(lambda: self.apply(changes), f"applying {len(changes)} changes")
+        await retry(lambda: self.apply(changes), f"applying {len(changes)} changes")
         self.observer.applied(prepared.records, prepared.event_types, time.perf_counter() - started)
 
     async def apply(self, changes: Sequence[Change]) -> None:
@@ -144,6 +144,6 @@ class Pipeline:
     async def reject(self, record: Record, reason: str, kind: str = "broken_rule") -> None:
         logger.warning("dead-lettering %s: %s", record.coordinates, reason)
         self.observer.rejected(record, kind)
-        await retry_forever(
+        await retry(
             lambda: self.dead_letters.send(record, reason), f"dead-lettering {record.coordinates}"
         )

@@ -2,45 +2,35 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 
 from aiokafka.errors import KafkaError
 from redis.exceptions import RedisError
 
+from events.retry import retry
 from projector.kafka.topics import ensure_topics
 from projector.settings import ProjectorSettings
 from readmodel.connections import RedisUrlError, check_redis, connect_redis
 
-logger = logging.getLogger(__name__)
+UNREACHABLE = (KafkaError, RedisError, OSError)
 
 
 class StartupError(Exception):
     """A dependency stayed unreachable through the start-up retries."""
 
 
-async def retry_until(
-    what: str, attempt: Callable[[], Awaitable[object]], timeout_s: float
-) -> None:
+async def wait_for(what: str, attempt: Callable[[], Awaitable[object]], timeout_s: float) -> None:
     """Run ``attempt`` until it succeeds; ``StartupError`` after ``timeout_s``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while True:
-        try:
-            await attempt()
-            return
-        except (KafkaError, RedisError, OSError) as exc:
-            if loop.time() >= deadline:
-                raise StartupError(f"{what} unreachable: {exc!r}") from exc
-            logger.info("waiting for %s: %r", what, exc)
-            await asyncio.sleep(1.0)
+    try:
+        await retry(attempt, what, errors=UNREACHABLE, timeout_s=timeout_s, max_delay_s=1.0)
+    except UNREACHABLE as exc:
+        raise StartupError(f"{what} unreachable: {exc!r}") from exc
 
 
 async def prepare(settings: ProjectorSettings) -> None:
     """Make sure Kafka (with every topic) and Redis are there, within bounds."""
     topics = settings.topics
-    await retry_until(
+    await wait_for(
         f"Kafka at {settings.kafka_bootstrap_servers}",
         lambda: ensure_topics(
             settings.kafka_bootstrap_servers,
@@ -60,4 +50,4 @@ async def prepare(settings: ProjectorSettings) -> None:
         finally:
             await redis.aclose()
 
-    await retry_until(f"Redis at {settings.redis_url}", ping, settings.startup_timeout_s)
+    await wait_for(f"Redis at {settings.redis_url}", ping, settings.startup_timeout_s)

@@ -26,6 +26,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
+from events.times import wall_clock_ms
 from projector.projection.memory import InMemoryReadModel
 from readmodel.keys import Keyspace
 from readmodel.writer import RedisReadModel
@@ -239,7 +240,7 @@ class Writer:
 async def test_several_workers_answer_exactly_while_the_read_model_changes(
     system: System, tmp_path: Path
 ) -> None:
-    now_ms = time.time_ns() // 1_000_000
+    now_ms = wall_clock_ms()
     events = history(random.Random(4), now_ms, steps=200)
     setup = [token_issued(organization_id=ORG, token=TOKEN), *events[:5]]
     writer = Writer(system, setup, events[5:], swap_after=40)

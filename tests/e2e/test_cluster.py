@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ import pytest
 
 from devstack.redis_cluster import LocalRedisCluster
 from events.models import decode_event
+from events.times import wall_clock_ms
 from projector.projection.memory import InMemoryReadModel
 from projector.projection.project import project
 from readmodel.connections import BoundedRedisCluster, connect_redis
@@ -49,7 +49,7 @@ def reference_of(events: list[dict[str, Any]]) -> InMemoryReadModel:
 def assert_answers_match(
     system: System, reference: InMemoryReadModel, organizations: list[int]
 ) -> None:
-    now = time.time_ns() // 1_000_000
+    now = wall_clock_ms()
     for org in organizations:
         expected = [json.loads(doc) for doc in reference.page(org, now, 0, 100).meetings]
         assert system.upcoming(org, TOKEN, items=100)["meetings"] == expected, org

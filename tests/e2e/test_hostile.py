@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 from redis import Redis
 
 from devstack.redis import RedisServer, find_redis_server
+from events.times import wall_clock_ms
 from readmodel.keys import Control
 from tests.builders import HOUR_MS, at, registration_created, scheduled, token_issued, token_revoked
 from tests.system import System
@@ -358,7 +359,7 @@ class Hostile:
 
 
 def published() -> list[dict[str, Any]]:
-    now = time.time_ns() // 1_000_000
+    now = wall_clock_ms()
     events: list[dict[str, Any]] = []
     for n in range(1, MEETINGS + 1):
         start = now + (24 + n) * HOUR_MS

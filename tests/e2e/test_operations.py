@@ -14,6 +14,7 @@ import pytest
 from redis.asyncio import Redis
 
 from events.models import decode_event
+from events.times import wall_clock_ms
 from projector.projection.memory import InMemoryReadModel
 from projector.projection.project import project
 from readmodel.keys import Control, member
@@ -33,7 +34,7 @@ def reference_of(events: list[dict[str, Any]]) -> InMemoryReadModel:
 
 
 def answers(reference: InMemoryReadModel, organizations: list[int]) -> dict[int, list[Any]]:
-    now = time.time_ns() // 1_000_000
+    now = wall_clock_ms()
     return {
         org: [json.loads(doc) for doc in reference.page(org, now, 0, 100).meetings]
         for org in organizations
@@ -84,8 +85,8 @@ async def test_rebuild_swaps_generations_while_every_request_gets_a_right_answer
         scheduled(
             meeting_id=5000,
             organization_id=1,
-            start_time=at(time.time_ns() // 10**6 + 7_200_000),
-            end_time=at(time.time_ns() // 10**6 + 9_000_000),
+            start_time=at(wall_clock_ms() + 7_200_000),
+            end_time=at(wall_clock_ms() + 9_000_000),
         ),
         registration_created(registration_id=90_000, meeting_id=5000, user_id=77),
     ]
@@ -221,7 +222,7 @@ async def test_a_lost_read_model_answers_503_until_rebuilt_never_a_partial_list(
         await redis.delete(*keys)
     finally:
         await redis.aclose()
-    now = time.time_ns() // 1_000_000
+    now = wall_clock_ms()
     late = [
         scheduled(
             meeting_id=7000,

@@ -10,6 +10,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 
 from events.models import decode_event
+from events.times import wall_clock_ms
 from events.topics import dlq_topic
 from projector.kafka.offsets import lag
 from projector.projection.memory import InMemoryReadModel
@@ -147,7 +148,7 @@ def expected_pages(events: list[dict[str, Any]], organizations: list[int]) -> di
     import json
 
     reference.apply([project(decode_event(json.dumps(event))) for event in events])
-    now = time.time_ns() // 1_000_000
+    now = wall_clock_ms()
     return {
         org: [json.loads(doc) for doc in reference.page(org, now, 0, 100).meetings]
         for org in organizations

@@ -10,6 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
 from devstack.redis import RedisServer
+from events.times import wall_clock_ms
 from projector.worker.health import WorkerHealth, heartbeat
 from readmodel.heartbeats import FORGET_AFTER_MS, HeartbeatWriter
 from readmodel.keys import Control, Keyspace
@@ -20,10 +21,6 @@ from tests.integration.helpers import changes_of, running_api
 TOKEN = "token-of-5"
 UPCOMING = "/api/v2/organizations/{organization_id}/upcoming_meetings"
 CACHE_S = 1.0  # how long the API keeps its verdict on the heartbeats
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 async def serve(redis: Redis, prefix: str) -> None:
@@ -95,20 +92,20 @@ async def test_readiness_follows_the_projectors_heartbeats(
         assert (no_worker.status_code, no_worker.json()) == (503, {"error": "Service Unavailable"})
         assert no_worker.headers["retry-after"] == "1"
 
-        await beat(redis, namespace, "host:1", now_ms())
+        await beat(redis, namespace, "host:1", wall_clock_ms())
         await asyncio.sleep(CACHE_S + 0.1)
         ready = await api.get("/readyz")
         assert (ready.status_code, ready.json()) == (200, {"status": "ready", "generation": "1"})
 
-        await beat(redis, namespace, "host:1", now_ms(), "stalled")
+        await beat(redis, namespace, "host:1", wall_clock_ms(), "stalled")
         await asyncio.sleep(CACHE_S + 0.1)
         assert (await api.get("/readyz")).status_code == 503
 
-        await beat(redis, namespace, "host:1", now_ms() - 6_000)  # idle, but too long ago
+        await beat(redis, namespace, "host:1", wall_clock_ms() - 6_000)  # idle, but too long ago
         await asyncio.sleep(CACHE_S + 0.1)
         assert (await api.get("/readyz")).status_code == 503
 
-        await beat(redis, namespace, "host:2", now_ms(), "progressing")  # another worker
+        await beat(redis, namespace, "host:2", wall_clock_ms(), "progressing")  # another worker
         await asyncio.sleep(CACHE_S + 0.1)
         assert (await api.get("/readyz")).status_code == 200
 
@@ -127,8 +124,8 @@ async def test_without_a_bound_readiness_ignores_heartbeats(
 async def test_a_heartbeat_is_written_and_ancient_ones_are_forgotten(
     redis: Redis, namespace: str
 ) -> None:
-    await beat(redis, namespace, "gone:1", now_ms() - FORGET_AFTER_MS - 1_000)
-    await beat(redis, namespace, "other:2", now_ms() - 1_000)
+    await beat(redis, namespace, "gone:1", wall_clock_ms() - FORGET_AFTER_MS - 1_000)
+    await beat(redis, namespace, "other:2", wall_clock_ms() - 1_000)
     health = WorkerHealth(60)
     health.applied(7, newest_event_ms=123)
 
@@ -147,7 +144,7 @@ async def test_a_heartbeat_is_written_and_ancient_ones_are_forgotten(
     }
     assert (mine["worker"], mine["events_applied"], mine["newest_event_ms"]) == ("me:3", 7, 123)
     assert mine["state"] == "idle"
-    assert abs(mine["at_ms"] - now_ms()) < 5_000
+    assert abs(mine["at_ms"] - wall_clock_ms()) < 5_000
 
 
 async def test_a_heartbeat_without_redis_neither_raises_nor_waits(

@@ -20,8 +20,9 @@ from redis.asyncio import Redis
 from api.app import create_app
 from api.settings import ApiSettings
 from devstack.redis import RedisServer
+from events.times import wall_clock_ms
 from readmodel.keys import Keyspace, member
-from readmodel.writer import RedisReadModel, wall_clock_ms
+from readmodel.writer import RedisReadModel
 from tests.builders import (
     MINUTE_MS,
     Event,

@@ -25,8 +25,8 @@ from api.app import create_app
 from api.cache import AnswerCache
 from api.hot import HotRoutes
 from api.settings import ApiSettings
+from events.times import wall_clock_ms
 from readmodel.keys import Keyspace, member
-from readmodel.writer import wall_clock_ms
 from tests.builders import (
     Event,
     at,

@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 
 from api.hot import HotRoutes
 from api.ratelimit import FailureLimiter
-from readmodel.writer import wall_clock_ms
+from events.times import wall_clock_ms
 from tests.integration.api.test_api import ORG, PATH, TOKEN, ReadModel, bearer, future_meeting
 from tests.integration.api.test_cache import Clock, serving
 

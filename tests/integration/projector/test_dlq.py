@@ -11,9 +11,11 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
 
+from events.times import wall_clock_ms
 from events.topics import dlq_topic
 from projector.commands import dlq as deadletter_cli
 from projector.commands.deadletter_view import DeadLetter, diagnose, kind_of_reason, parse_id
+from projector.kafka.records import Record
 from projector.settings import ProjectorSettings
 from projector.worker.startup import prepare
 from readmodel.keys import Control, as_text, member
@@ -135,7 +137,7 @@ async def test_a_dead_letter_that_decodes_after_a_fix_is_replayed_and_applied(
     await prepare(settings)
     topics = system.topics
     system.start("projector")
-    future = time.time_ns() // 1_000_000 + 24 * HOUR_MS
+    future = wall_clock_ms() + 24 * HOUR_MS
     fixed = scheduled(
         meeting_id=4242, organization_id=77, start_time=at(future), end_time=at(future + HOUR_MS)
     )
@@ -207,7 +209,9 @@ def test_the_kind_of_a_reason(reason: str, kind: str) -> None:
 
 
 def test_ids_and_decoding_today() -> None:
-    letter = DeadLetter("p.meeting-events.dlq", 2, 7, b"1", None, (("dlq.topic", b"p.x"),))
+    letter = DeadLetter(
+        Record("p.meeting-events.dlq", 2, 7, b"1", None, headers=(("dlq.topic", b"p.x"),))
+    )
     assert parse_id(letter.id) == (("p.meeting-events.dlq", 2), 7)
     assert letter.source == "p.x[?]@?"
     assert diagnose(letter).kind == "no_value" and not diagnose(letter).valid_now

@@ -10,6 +10,7 @@ import time
 import pytest
 from redis.asyncio import Redis
 
+from events.times import wall_clock_ms
 from projector.commands import status as status_cli
 from projector.commands.status import active_users, format_age, is_upcoming
 from projector.settings import ProjectorSettings
@@ -30,10 +31,6 @@ from tests.system import System
 
 DAY_MS = 24 * HOUR_MS
 RESUME = "paused (resume with `python -m projector rebuild`)"
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def history(now: int) -> list[Event]:
@@ -74,7 +71,7 @@ async def test_after_catching_up_the_lag_is_zero_and_the_counts_are_exact(
 ) -> None:
     await prepare(settings)
     system.start("projector")
-    events = history(now_ms())
+    events = history(wall_clock_ms())
     await system.publish(events)
     await system.wait_caught_up()
 
@@ -115,7 +112,7 @@ async def test_a_rebuild_and_the_workers_heartbeats_are_shown(
     redis: Redis,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    now = now_ms()
+    now = wall_clock_ms()
     control = Control(system.namespace)
     await RedisReadModel(redis, control.keyspace("3")).apply(changes_of(history(now)))
     await redis.set(control.current, "3")

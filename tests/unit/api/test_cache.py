@@ -59,7 +59,14 @@ def test_bounded_by_entries_and_bytes_oldest_first() -> None:
         True,
     ]
     cache.put((7, None, None, 1, 20), b"y" * 90, b"t", 0, None, cache.epoch(7))
-    assert len(cache) == 1 and cache.size_bytes == 91
+    assert len(cache) == 1
+    # 91 bytes held: 9 more fit, then one byte past the bound evicts the oldest.
+    assert cache.put((8, None, None, 1, 20), b"z" * 8, b"t", 0, None, cache.epoch(8))
+    assert len(cache) == 2
+    cache.invalidate(8)  # gives its 9 bytes back
+    assert cache.put((9, None, None, 1, 20), b"z" * 9, b"t", 0, None, cache.epoch(9))
+    assert cache.get((7, None, None, 1, 20), 0) is None
+    assert len(cache) == 1
     assert not cache.put((8, None, None, 1, 20), b"z" * 200, b"t", 0, None, cache.epoch(8))
 
 

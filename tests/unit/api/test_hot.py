@@ -1,13 +1,23 @@
-"""``api/hot.py`` answers with exactly the headers of ``api/responses.py``."""
+"""``api/hot.py`` answers with exactly the headers Starlette's responses would have."""
 
 from __future__ import annotations
 
 import orjson
 import pytest
+from starlette.responses import Response
 
 from api.hot import error, page
-from api.responses import entity_tag, page_response
+from api.responses import JSON, PAGE_CACHE_CONTROL, entity_tag, if_none_match, json_response
 from api.responses import error as starlette_error
+
+
+def page_response(body: bytes, condition: str | None) -> Response:
+    """A page as a Starlette response: 200, or 304 when the client holds this body."""
+    tag = entity_tag(body)
+    headers = {"ETag": tag, "Cache-Control": PAGE_CACHE_CONTROL, "Vary": "Authorization"}
+    if if_none_match(condition, tag):
+        return Response(status_code=304, media_type=JSON, headers=headers)
+    return json_response(body, headers=headers)
 
 
 @pytest.mark.parametrize("condition", [None, "*", '"nope"', "W/{tag}", '"a", {tag}'])

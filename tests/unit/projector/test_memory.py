@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 from events import decode_event
 from projector.projection.memory import InMemoryReadModel
 from projector.projection.project import project
-from projector.projection.render import render_meeting
 from readmodel.changes import Change
 from tests.builders import (
     MINUTE_MS,
@@ -39,6 +38,7 @@ from tests.builders import (
     token_revoked,
     updated,
 )
+from tests.unit.projector.documents import render_meeting
 
 NOW = NOW_MS
 ALL = 1000

@@ -51,7 +51,7 @@ def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     async def sleep(_: float) -> None:
         return None
 
-    monkeypatch.setattr("projector.worker.retry.asyncio.sleep", sleep)
+    monkeypatch.setattr("events.retry.asyncio.sleep", sleep)
 
 
 async def test_a_failing_store_is_retried_until_the_batch_is_applied() -> None:

@@ -1,0 +1,90 @@
+"""What runs beside the agent: timers that prune, watch for a lost read model,
+measure the consumer lag and write the worker's heartbeat, and a task that
+serves ``/metrics`` and ``/healthz``.
+
+A lost read model is rebuilt by the worker itself (``projector/worker/recovery.py``);
+the watch notices it even when no event arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import faust
+
+from projector.settings import ProjectorSettings
+from projector.worker.health import heartbeat as heartbeat_of
+from projector.worker.health import worker_id
+from projector.worker.metrics import MetricsServer, measure_lag
+from projector.worker.resources import Resources
+from readmodel.generations import ReadModelLost
+from readmodel.heartbeats import HeartbeatWriter
+
+logger = logging.getLogger(__name__)
+
+
+def add_timers(app: faust.App, settings: ProjectorSettings, resources: Resources) -> None:
+    """Give ``app`` the worker's timers and, with a metrics port, its metrics task."""
+    health = resources.health
+
+    @app.timer(interval=settings.prune_interval_s)  # type: ignore[untyped-decorator]
+    async def prune() -> None:
+        await resources.ready()
+        try:
+            freed = 0
+            for store in await resources.generations.writers():
+                freed += await store.prune()
+        except ReadModelLost:
+            return  # being rebuilt; nothing of it to prune yet
+        except Exception:
+            logger.exception("pruning failed; next try in %.0fs", settings.prune_interval_s)
+            return
+        if freed:
+            logger.info("pruned %d ended meetings and expired tombstones", freed)
+
+    @app.timer(interval=settings.heartbeat_s)  # type: ignore[untyped-decorator]
+    async def watch_read_model() -> None:
+        """Notice a lost read model even when no event arrives (it then rebuilds)."""
+        await resources.ready()
+        try:
+            await resources.generations.writers()
+        except ReadModelLost:
+            pass  # being rebuilt: ``writers`` has told the rebuilder
+        except Exception as exc:
+            logger.warning("cannot read the read model's generations: %r", exc)
+
+    @app.timer(interval=settings.lag_interval_s)  # type: ignore[untyped-decorator]
+    async def lag() -> None:
+        names = settings.topics.names()
+        try:
+            assigned = [(tp.topic, tp.partition) for tp in app.consumer.assignment()]
+            async with asyncio.timeout(max(settings.lag_interval_s, 10.0)):
+                health.lag = await measure_lag(
+                    settings.kafka_bootstrap_servers,
+                    settings.group_id,
+                    names,
+                    [tp for tp in assigned if tp[0] in names],
+                )
+        except Exception as exc:
+            logger.warning("cannot measure the consumer lag: %r", exc)
+
+    worker = worker_id()
+    heartbeats = HeartbeatWriter(settings.key_prefix, worker, settings.heartbeat_s)
+
+    @app.timer(interval=settings.heartbeat_s)  # type: ignore[untyped-decorator]
+    async def heartbeat() -> None:
+        await heartbeats.beat(resources.redis, heartbeat_of(worker, health))
+
+    if settings.metrics_port:
+
+        @app.task  # type: ignore[untyped-decorator]
+        async def serve_metrics() -> None:
+            server = MetricsServer(health, "0.0.0.0", settings.metrics_port)
+            try:
+                await server.start()
+                await asyncio.Event().wait()  # until the worker stops (cancels this)
+            except OSError:
+                logger.exception("cannot serve metrics on port %d", settings.metrics_port)
+            finally:
+                await server.stop()
