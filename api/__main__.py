@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 from api.app import connect
 from api.server import JsonHttpProtocol
 from api.settings import ApiSettings
+from events.logs import LogFormatError, configure_logging
 from events.retry import retry
 from readmodel.connections import RedisUrlError, check_redis
 
@@ -61,11 +62,11 @@ def shared_metrics(workers: int) -> Iterator[None]:
 
 
 def main() -> int:
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    try:
+        configure_logging()
+    except LogFormatError as exc:
+        print(f"api: bad configuration: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
     try:
         settings = ApiSettings()
     except ValidationError as exc:
@@ -88,6 +89,7 @@ def main() -> int:
             workers=settings.workers,
             http=JsonHttpProtocol,  # JSON errors and limits for requests uvicorn refuses
             log_level="info",
+            log_config=None,  # uvicorn's loggers go through configure_logging's handler
             access_log=False,
         )
     return 0

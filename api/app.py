@@ -29,6 +29,7 @@ from api.settings import ApiSettings
 from api.tracking import InvalidationTracker
 from api.widget import cors_origins
 from api.widget import router as widget_router
+from events.logs import ensure_logging
 from readmodel.connections import RedisClient, connect_redis
 from readmodel.pipelined import PipelinedConnection
 from readmodel.reader import RedisHeartbeats, RedisPageReader
@@ -95,6 +96,7 @@ def tracker_of(
 
 
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
+    ensure_logging()  # in a worker process ``python -m api`` spawned
     settings = settings or ApiSettings()
     hot = HotRoutes(settings.retry_after_s)
 

@@ -12,6 +12,7 @@ from types import FrameType
 from devstack.errors import DevstackError
 from devstack.ports import LOOPBACK, is_port_free
 from devstack.stack import StackOptions, run_stack
+from events.logs import LogFormatError, configure_logging
 
 logger = logging.getLogger("devstack")
 
@@ -22,7 +23,11 @@ EXIT_USAGE = 2
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="[devstack] %(message)s", stream=sys.stderr)
+    try:
+        configure_logging("[devstack] %(message)s")
+    except LogFormatError as exc:
+        print(f"devstack: bad configuration: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     busy = _busy_ports(args)
     if busy:
         for flag, port in busy:

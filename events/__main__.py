@@ -20,6 +20,7 @@ from pathlib import Path
 from events.asyncapi import write_asyncapi
 from events.errors import PublishError
 from events.jsonlines import read_events
+from events.logs import LogFormatError, configure_logging
 from events.publisher import KafkaEventPublisher
 from events.schema import write_schemas
 from events.topics import Topics
@@ -67,6 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     sender.add_argument("--topic-prefix", default=os.environ.get("KAFKA_TOPIC_PREFIX", ""))
     args = parser.parse_args(argv)
+    try:
+        configure_logging()  # aiokafka's warnings, as LOG_FORMAT says
+    except LogFormatError as exc:
+        print(f"python -m events: bad configuration: {exc}", file=sys.stderr)
+        return 2
 
     if args.command == "schema":
         for path in write_schemas(args.directory):

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from pydantic import ValidationError
 
+from events.logs import LogFormatError, configure_logging
 from projector.commands import dlq as deadletter_cli
 from projector.commands import rebuild, status, verify
 from projector.settings import ProjectorSettings
@@ -40,7 +40,8 @@ def run_worker(settings: ProjectorSettings) -> int:
         print(f"projector: {exc}", file=sys.stderr)
         return 1
     app = create_app(settings)
-    worker = Worker(app, loglevel="INFO", quiet=True, redirect_stdouts=False)
+    # Faust keeps the logging ``configure_logging`` set up (LOG_FORMAT).
+    worker = Worker(app, quiet=True, redirect_stdouts=False, override_logging=False)
     worker.execute_from_commandline()
     return 0
 
@@ -62,11 +63,11 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    try:
+        configure_logging()
+    except LogFormatError as exc:
+        print(f"projector: bad configuration: {exc}", file=sys.stderr)
+        return 2
     try:
         settings = ProjectorSettings()
     except ValidationError as exc:

@@ -22,7 +22,7 @@ from aiokafka.errors import KafkaError
 from redis.exceptions import RedisError
 
 from events.times import wall_clock_ms
-from projector.kafka.offsets import committed_offsets, log_end_offsets
+from projector.kafka.offsets import PartitionLag, read_lag
 from projector.settings import ProjectorSettings
 from projector.worker.startup import StartupError
 from readmodel.connections import RedisClient, connect_redis
@@ -37,18 +37,6 @@ REGISTRATIONS_LABEL = "registrations (distinct active users per meeting, summed)
 
 
 # The pure part: the report and how it reads.
-
-
-@dataclass(frozen=True, slots=True)
-class PartitionLag:
-    topic: str
-    partition: int
-    committed: int
-    end: int
-
-    @property
-    def lag(self) -> int:
-        return max(self.end - self.committed, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +160,11 @@ def format_age(now_ms: int, then_ms: int | None) -> str:
     return f"{seconds}s ago"
 
 
+def format_seconds(seconds: float | None) -> str:
+    """How long the oldest pending record has waited, ``-`` when not read."""
+    return "-" if seconds is None else f"{seconds:,.1f}s"
+
+
 def format_rebuild(rebuild: Rebuild | None, now_ms: int) -> list[str]:
     if rebuild is None:
         return ["rebuild      none in progress"]
@@ -196,19 +189,27 @@ def format_rebuild(rebuild: Rebuild | None, now_ms: int) -> list[str]:
 
 def format_status(status: Status, now_ms: int) -> str:
     lines = [f"consumer group {status.group_id}"]
-    rows = [("topic", "partition", "committed", "end", "lag")]
+    rows = [("topic", "partition", "committed", "end", "lag", "behind")]
     rows += [
-        (p.topic, str(p.partition), f"{p.committed:,}", f"{p.end:,}", f"{p.lag:,}")
+        (
+            p.topic,
+            str(p.partition),
+            f"{p.committed:,}",
+            f"{p.end:,}",
+            f"{p.lag:,}",
+            format_seconds(p.lag_seconds(now_ms)),
+        )
         for p in status.partitions
     ]
     committed = sum(p.committed for p in status.partitions)
     end = sum(p.end for p in status.partitions)
     lag = sum(p.lag for p in status.partitions)
-    rows.append(("total", "", f"{committed:,}", f"{end:,}", f"{lag:,}"))
+    behind = max((p.lag_seconds(now_ms) or 0.0 for p in status.partitions), default=0.0)
+    rows.append(("total", "", f"{committed:,}", f"{end:,}", f"{lag:,}", format_seconds(behind)))
     if not status.partitions:
         lines.append("  no source topics yet")
     else:
-        widths = [max(len(row[i]) for row in rows) for i in range(5)]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         for row in rows:
             cells = [
                 row[0].ljust(widths[0]),
@@ -247,7 +248,9 @@ def format_served(served: Served, now_ms: int) -> list[str]:
 def status_json(status: Status, now_ms: int) -> dict[str, Any]:
     served = status.served
     document: dict[str, Any] = {"now_ms": now_ms, "group_id": status.group_id}
-    document["partitions"] = [{**asdict(p), "lag": p.lag} for p in status.partitions]
+    document["partitions"] = [
+        {**asdict(p), "lag": p.lag, "lag_seconds": p.lag_seconds(now_ms)} for p in status.partitions
+    ]
     document["totals"] = {
         "committed": sum(p.committed for p in status.partitions),
         "end": sum(p.end for p in status.partitions),
@@ -281,19 +284,18 @@ async def read_offsets(settings: ProjectorSettings) -> tuple[PartitionLag, ...]:
             await probe.start()
             await probe.topics()  # a metadata round trip (and lets its tasks start)
         async with asyncio.timeout(6 * TIMEOUT_S):
-            ends = await log_end_offsets(servers, settings.topics.names(), timeout_s=TIMEOUT_S)
-            committed = await committed_offsets(servers, settings.group_id, ends)
+            lags = await read_lag(
+                servers,
+                settings.group_id,
+                settings.topics.names(),
+                with_ages=True,
+                timeout_s=TIMEOUT_S,
+            )
     except (KafkaError, OSError, TimeoutError) as exc:
         raise StartupError(f"Kafka at {servers} unreachable: {exc!r}") from exc
     finally:
         await probe.stop()
-    order = {topic: i for i, topic in enumerate(settings.topics.names())}
-    return tuple(
-        PartitionLag(tp.topic, tp.partition, committed.get(tp, 0), end)
-        for tp, end in sorted(
-            ends.items(), key=lambda item: (order[item[0].topic], item[0].partition)
-        )
-    )
+    return tuple(lags)
 
 
 async def read_served(redis: RedisClient, prefix: str, now_ms: int) -> Served:

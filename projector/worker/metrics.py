@@ -5,10 +5,20 @@
         invalid_json, unknown_event_type, broken_rule, no_value or projection_error
     projector_apply_seconds                          time to apply a batch, retries included
     projector_batch_size                             records per batch
+    projector_event_age_seconds{topic}               when applied, how old each event
+        was: the apply time minus the record's Kafka timestamp (the freshness SLI)
     projector_consumer_lag{topic, partition}         records not yet committed, for the
         partitions assigned to this worker (measured every PROJECTOR_LAG_INTERVAL_S)
-    projector_consumer_lag_total                     their sum
+    projector_consumer_lag_seconds{topic, partition} how long the oldest of them has waited
+    projector_consumer_lag_total                     their sum, in records
     projector_last_applied_timestamp_seconds         when this worker last applied a batch
+    projector_stalled                                1 while this worker is stalled
+
+and the read model's gauges (``projector/worker/gauges.py``). The lag comes
+from ``projector.kafka.offsets.read_lag``, as ``python -m projector status``'s.
+
+Event ages are observed a batch at a time (``BatchHistogram``): one sort and a
+bisection per bucket for a whole batch, not a lock and a search per event.
 
 The server (``PROJECTOR_METRICS_PORT``) answers ``GET /metrics`` and ``GET
 /healthz``: 200 with the worker's health as JSON, 503 when it is stalled.
@@ -16,21 +26,84 @@ The server (``PROJECTOR_METRICS_PORT``) answers ``GET /metrics`` and ``GET
 
 from __future__ import annotations
 
+import asyncio
+import bisect
 import json
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Collection, Iterator, Sequence
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.registry import Collector
 
 from events.models import EVENT_TYPES
-from projector.kafka.offsets import committed_offsets, log_end_offsets
+from projector.kafka.offsets import read_lag
 from projector.kafka.records import Record
 from projector.worker.health import State, WorkerHealth
+from readmodel.applied import applied_channel, encode_applied
+from readmodel.connections import RedisClient
 
 logger = logging.getLogger(__name__)
 
 Partition = tuple[str, int]
+
+AGE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0)
+
+
+class BatchHistogram(Collector):
+    """A histogram with one label, observed a batch of values at a time."""
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        label: str,
+        buckets: Sequence[float],
+        registry: CollectorRegistry | None = REGISTRY,
+    ) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.label = label
+        self.buckets = tuple(buckets)
+        self._counts: dict[str, list[int]] = {}  # label value -> per bucket, then +Inf
+        self._sums: dict[str, float] = {}
+        if registry is not None:
+            registry.register(self)
+
+    def observe_many(self, value: str, observations: list[float]) -> None:
+        """Count ``observations`` (sorted in place) under the label ``value``."""
+        counts = self._counts.get(value)
+        if counts is None:
+            counts = self._counts[value] = [0] * (len(self.buckets) + 1)
+            self._sums[value] = 0.0
+        observations.sort()
+        for i, bound in enumerate(self.buckets):
+            counts[i] += bisect.bisect_right(observations, bound)
+        counts[-1] += len(observations)
+        self._sums[value] += sum(observations)
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        family = HistogramMetricFamily(self.name, self.documentation, labels=[self.label])
+        for value, counts in sorted(self._counts.items()):
+            bounds = [str(float(b)) for b in self.buckets] + ["+Inf"]
+            family.add_metric(
+                [value], list(zip(bounds, map(float, counts), strict=True)), self._sums[value]
+            )
+        yield family
+
+    def describe(self) -> Iterator[HistogramMetricFamily]:
+        yield HistogramMetricFamily(self.name, self.documentation, labels=[self.label])
+
 
 EVENTS_APPLIED = Counter(
     "projector_events_applied", "Valid events applied to the read model", ["event_type"]
@@ -48,9 +121,20 @@ BATCH_SIZE = Histogram(
     "Records per batch",
     buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000, 10_000, 20_000),
 )
+EVENT_AGE = BatchHistogram(
+    "projector_event_age_seconds",
+    "Age of each event when applied: apply time minus the record's Kafka timestamp",
+    "topic",
+    AGE_BUCKETS,
+)
 CONSUMER_LAG = Gauge(
     "projector_consumer_lag",
     "Records not yet committed, per partition assigned to this worker",
+    ["topic", "partition"],
+)
+CONSUMER_LAG_SECONDS = Gauge(
+    "projector_consumer_lag_seconds",
+    "How long the oldest record not yet committed has waited, per partition of this worker",
     ["topic", "partition"],
 )
 CONSUMER_LAG_TOTAL = Gauge(
@@ -59,27 +143,64 @@ CONSUMER_LAG_TOTAL = Gauge(
 LAST_APPLIED = Gauge(
     "projector_last_applied_timestamp_seconds", "When this worker last applied a batch"
 )
+STALLED = Gauge("projector_stalled", "1 while this worker is stalled (its /healthz answers 503)")
 
 for _event_type in EVENT_TYPES:  # every type shows up, at 0, from the start
     EVENTS_APPLIED.labels(_event_type.model_fields["event_type"].default)
 
 
+class AppliedAnnouncer:
+    """Publishes each applied batch's time for the API (``readmodel/applied.py``).
+
+    Never waits and never raises: one publish at a time, a batch applied while
+    one is out is not announced (the next one is).
+    """
+
+    def __init__(self, redis: RedisClient, prefix: str) -> None:
+        self.redis = redis
+        self.channel = applied_channel(prefix)
+        self._out: asyncio.Task[None] | None = None
+
+    def announce(self, applied_ms: int) -> None:
+        if self._out is None or self._out.done():
+            self._out = asyncio.get_running_loop().create_task(self._publish(applied_ms))
+
+    async def _publish(self, applied_ms: int) -> None:
+        try:
+            await self.redis.publish(self.channel, encode_applied(applied_ms))
+        except Exception as exc:  # the API then measures nothing for this batch
+            logger.debug("cannot announce an applied batch: %r", exc)
+
+
 class PrometheusObserver:
     """The pipeline's ``Observer``: counts into the metrics, tells the worker's health."""
 
-    def __init__(self, health: WorkerHealth) -> None:
+    def __init__(self, health: WorkerHealth, announcer: AppliedAnnouncer | None = None) -> None:
         self.health = health
+        self.announcer = announcer
 
     def applied(
         self, records: Sequence[Record], event_types: Sequence[str], seconds: float
     ) -> None:
+        now_ms = time.time_ns() // 1_000_000
+        if self.announcer is not None:
+            self.announcer.announce(now_ms)
         for event_type in event_types:
             EVENTS_APPLIED.labels(event_type).inc()
         APPLY_SECONDS.observe(seconds)
         BATCH_SIZE.observe(len(records))
-        LAST_APPLIED.set_to_current_time()
-        timestamps = [r.timestamp_ms for r in records if r.timestamp_ms is not None]
-        self.health.applied(len(event_types), max(timestamps, default=None))
+        LAST_APPLIED.set(now_ms / 1000)
+        ages: dict[str, list[float]] = {}
+        newest = None
+        for record in records:
+            stamp = record.timestamp_ms
+            if stamp is not None:
+                ages.setdefault(record.topic, []).append((now_ms - stamp) / 1000)
+                if newest is None or stamp > newest:
+                    newest = stamp
+        for topic, observations in ages.items():
+            EVENT_AGE.observe_many(topic, observations)
+        self.health.applied(len(event_types), newest)
 
     def apply_failed(self) -> None:
         self.health.apply_failed()
@@ -88,29 +209,23 @@ class PrometheusObserver:
         EVENTS_REJECTED.labels(record.topic, kind).inc()
 
 
-def lag_of(
-    ends: Mapping[Partition, int], committed: Mapping[Partition, int], assigned: Iterable[Partition]
-) -> dict[Partition, int]:
-    """Records not yet committed, per assigned partition (0 where the end is unknown)."""
-    return {tp: max(ends.get(tp, 0) - committed.get(tp, 0), 0) for tp in sorted(assigned)}
-
-
 async def measure_lag(
-    bootstrap_servers: str, group_id: str, topics: Sequence[str], assigned: Iterable[Partition]
+    bootstrap_servers: str,
+    group_id: str,
+    topics: Sequence[str],
+    assigned: Collection[Partition],
 ) -> int:
     """Measure the lag of the assigned partitions, set the gauges; the total."""
-    assigned = set(assigned)
-    ends = await log_end_offsets(bootstrap_servers, topics)
-    committed = await committed_offsets(bootstrap_servers, group_id, ends)
-    lags = lag_of(
-        {(tp.topic, tp.partition): end for tp, end in ends.items()},
-        {(tp.topic, tp.partition): offset for tp, offset in committed.items()},
-        assigned,
-    )
+    lags = await read_lag(bootstrap_servers, group_id, topics, only=set(assigned), with_ages=True)
+    now_ms = time.time_ns() // 1_000_000
     CONSUMER_LAG.clear()  # partitions move between workers
-    for (topic, partition), lag in lags.items():
-        CONSUMER_LAG.labels(topic, str(partition)).set(lag)
-    total = sum(lags.values())
+    CONSUMER_LAG_SECONDS.clear()
+    for p in lags:
+        CONSUMER_LAG.labels(p.topic, str(p.partition)).set(p.lag)
+        seconds = p.lag_seconds(now_ms)
+        if seconds is not None:
+            CONSUMER_LAG_SECONDS.labels(p.topic, str(p.partition)).set(seconds)
+    total = sum(p.lag for p in lags)
     CONSUMER_LAG_TOTAL.set(total)
     return total
 
@@ -120,6 +235,7 @@ class MetricsServer:
 
     def __init__(self, health: WorkerHealth, host: str, port: int) -> None:
         self.health = health
+        STALLED.set_function(lambda: float(health.state() == State.STALLED))
         self.host = host
         self.port = port
         app = web.Application()

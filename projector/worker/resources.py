@@ -11,7 +11,7 @@ from projector.kafka.deadletters import KafkaDeadLetters
 from projector.kafka.offsets import group_has_committed
 from projector.settings import ProjectorSettings
 from projector.worker.health import WorkerHealth
-from projector.worker.metrics import PrometheusObserver
+from projector.worker.metrics import AppliedAnnouncer, PrometheusObserver
 from projector.worker.pipeline import Pipeline
 from projector.worker.recovery import SelfRebuild
 from readmodel.connections import RedisClient, connect_redis
@@ -60,7 +60,9 @@ class Resources:
                 raise
             self._producer = producer
         self.pipeline = Pipeline(
-            self.generations, KafkaDeadLetters(self._producer), PrometheusObserver(self.health)
+            self.generations,
+            KafkaDeadLetters(self._producer),
+            PrometheusObserver(self.health, AppliedAnnouncer(self._redis, settings.key_prefix)),
         )
         self._ready.set()
 

@@ -14,6 +14,7 @@ import logging
 import faust
 
 from projector.settings import ProjectorSettings
+from projector.worker.gauges import ReadModelGauges
 from projector.worker.health import heartbeat as heartbeat_of
 from projector.worker.health import worker_id
 from projector.worker.metrics import MetricsServer, measure_lag
@@ -54,6 +55,9 @@ def add_timers(app: faust.App, settings: ProjectorSettings, resources: Resources
         except Exception as exc:
             logger.warning("cannot read the read model's generations: %r", exc)
 
+    # The lists are counted on every sixth measurement (SSCAN and ZCARDs).
+    read_model_gauges = ReadModelGauges(settings.key_prefix, 6 * settings.lag_interval_s)
+
     @app.timer(interval=settings.lag_interval_s)  # type: ignore[untyped-decorator]
     async def lag() -> None:
         names = settings.topics.names()
@@ -68,6 +72,11 @@ def add_timers(app: faust.App, settings: ProjectorSettings, resources: Resources
                 )
         except Exception as exc:
             logger.warning("cannot measure the consumer lag: %r", exc)
+        if resources.redis is not None:
+            try:
+                await read_model_gauges.measure(resources.redis)
+            except Exception as exc:
+                logger.warning("cannot read the read model's gauges: %r", exc)
 
     worker = worker_id()
     heartbeats = HeartbeatWriter(settings.key_prefix, worker, settings.heartbeat_s)

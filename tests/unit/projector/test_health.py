@@ -7,14 +7,15 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from prometheus_client import REGISTRY
+from prometheus_client import REGISTRY, CollectorRegistry
 from starlette.routing import Route
 
 from api.metrics import OTHER, route_label
+from projector.kafka.offsets import PartitionLag
 from projector.kafka.records import Record
 from projector.projection.memory import InMemoryReadModel
 from projector.worker.health import State, WorkerHealth, decide_state, heartbeat
-from projector.worker.metrics import PrometheusObserver, lag_of
+from projector.worker.metrics import BatchHistogram, PrometheusObserver
 from projector.worker.pipeline import OneWriter, Pipeline
 from readmodel.changes import Change
 from readmodel.heartbeats import FORGET_AFTER_MS, forgotten_workers, live_workers
@@ -116,11 +117,41 @@ def test_heartbeats_past_ten_minutes_are_forgotten() -> None:
     assert forgotten_workers(beats, now) == [b"gone", b"broken"]
 
 
-def test_lag_is_counted_on_the_assigned_partitions_only() -> None:
-    ends = {("a", 0): 10, ("a", 1): 5, ("b", 0): 7}
-    committed = {("a", 0): 4, ("a", 1): 9, ("b", 0): 0}
-    assert lag_of(ends, committed, [("a", 1), ("a", 0)]) == {("a", 0): 6, ("a", 1): 0}
-    assert lag_of(ends, {}, [("b", 0), ("c", 0)]) == {("b", 0): 7, ("c", 0): 0}
+@pytest.mark.parametrize(
+    ("committed", "end", "oldest_ms", "lag", "seconds"),
+    [
+        (4, 10, 7_000, 6, 3.0),  # behind: the oldest pending record's age
+        (9, 5, None, 0, 0.0),  # committed past a (short) end: no lag
+        (5, 5, None, 0, 0.0),  # caught up: nothing waits
+        (0, 7, None, 7, None),  # behind, the oldest record's timestamp not read
+        (3, 4, 12_000, 1, 0.0),  # a timestamp after now (another clock): not negative
+    ],
+)
+def test_a_partitions_lag_in_records_and_seconds(
+    committed: int, end: int, oldest_ms: int | None, lag: int, seconds: float | None
+) -> None:
+    partition = PartitionLag("a", 0, committed, end, oldest_ms)
+    assert partition.lag == lag
+    assert partition.lag_seconds(10_000) == seconds
+
+
+def test_event_ages_are_counted_a_batch_at_a_time() -> None:
+    registry = CollectorRegistry()
+    ages = BatchHistogram("age_seconds", "ages", "topic", (0.1, 1.0), registry)
+    ages.observe_many("meetings", [0.5, 0.05, 2.0, 1.0])
+    ages.observe_many("meetings", [0.1])
+    ages.observe_many("tokens", [3.0])
+
+    def sample(name: str, **labels: str) -> float | None:
+        return registry.get_sample_value(name, labels)
+
+    assert sample("age_seconds_bucket", topic="meetings", le="0.1") == 2
+    assert sample("age_seconds_bucket", topic="meetings", le="1.0") == 4
+    assert sample("age_seconds_bucket", topic="meetings", le="+Inf") == 5
+    assert sample("age_seconds_count", topic="meetings") == 5
+    assert sample("age_seconds_sum", topic="meetings") == pytest.approx(3.65)
+    assert sample("age_seconds_bucket", topic="tokens", le="1.0") == 0
+    assert sample("age_seconds_count", topic="tokens") == 1
 
 
 UPCOMING = "/api/v2/organizations/{organization_id}/upcoming_meetings"
@@ -172,6 +203,8 @@ async def test_the_pipeline_counts_applied_by_type_and_rejected_by_kind() -> Non
         sample(rejected, topic=topic, kind="invalid_json"),
         sample(rejected, topic=topic, kind="no_value"),
         sample("projector_apply_seconds_count"),
+        sample("projector_event_age_seconds_count", topic=topic) or 0,
+        sample("projector_event_age_seconds_bucket", topic=topic, le="900.0") or 0,
     )
 
     await pipeline.process(
@@ -188,8 +221,11 @@ async def test_the_pipeline_counts_applied_by_type_and_rejected_by_kind() -> Non
         sample(rejected, topic=topic, kind="invalid_json"),
         sample(rejected, topic=topic, kind="no_value"),
         sample("projector_apply_seconds_count"),
+        sample("projector_event_age_seconds_count", topic=topic),
+        sample("projector_event_age_seconds_bucket", topic=topic, le="900.0"),
     )
-    assert [b - a for a, b in zip(before, after, strict=True)] == [2, 1, 1, 1]
+    # Three records carry a timestamp, from 1970: older than the last bucket.
+    assert [b - a for a, b in zip(before, after, strict=True)] == [2, 1, 1, 1, 3, 0]
     assert (health.events_applied, health.newest_event_ms) == (2, 3_000)
     every_type = {"event_type": "api_token.revoked"}  # shown from the start, at 0
     assert REGISTRY.get_sample_value(applied, every_type) is not None
