@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -21,7 +21,7 @@ from starlette.types import ASGIApp
 
 from api.cache import AnswerCache
 from api.hot import HotRoutes
-from api.metrics import RequestMetrics
+from api.metrics import RequestMetrics, observe_applied, watch_cache
 from api.ratelimit import FailureLimiter, parse_networks
 from api.responses import error
 from api.routes import router, unavailable
@@ -30,6 +30,7 @@ from api.tracking import InvalidationTracker
 from api.widget import cors_origins
 from api.widget import router as widget_router
 from events.logs import ensure_logging
+from readmodel.applied import applied_channel
 from readmodel.connections import RedisClient, connect_redis
 from readmodel.pipelined import PipelinedConnection
 from readmodel.reader import RedisHeartbeats, RedisPageReader
@@ -83,13 +84,22 @@ def tracker_of(
             except RedisError as exc:
                 logger.warning("cannot read the blocked clients: %s", exc)
 
+    handlers: dict[bytes, Callable[[bytes, bytes], None]] = {}
+    if limiter is not None:
+        handlers[limiter.channel.encode()] = limiter.on_message
+    if cache is not None:  # apply to visible, for api_apply_to_visible_seconds
+        handlers[applied_channel(settings.key_prefix).encode()] = observe_applied
+
+    def on_message(channel: bytes, payload: bytes) -> None:
+        handlers[channel](channel, payload)
+
     return InvalidationTracker(
         settings.redis_url,
         settings.key_prefix,
         cache,
         settings.redis_timeout_s,
-        channels=[limiter.channel] if limiter is not None else [],
-        on_message=limiter.on_message if limiter is not None else None,
+        channels=[channel.decode() for channel in handlers],
+        on_message=on_message,
         on_subscribed=load_blocks,
         on_generation_change=hot.generation_changed,
     )
@@ -120,6 +130,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             )
         stop = asyncio.Event()
         follower = asyncio.create_task(reader.follow(settings.generation_refresh_s, stop))
+        watcher = None
+        if tracker is not None and tracker.cache is not None:
+            watcher = asyncio.create_task(watch_cache(tracker.cache, tracker, stop))
         try:
             yield
         finally:
@@ -130,6 +143,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError):
                     await tracking
             await follower
+            if watcher is not None:
+                await watcher
             if fast is not None:
                 await fast.aclose()
             await redis.aclose()

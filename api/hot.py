@@ -145,7 +145,7 @@ class HotRoutes:
             await send({"type": "http.response.body", "body": body})
         finally:
             if self.metrics is not None:
-                self.metrics.record(route.path, status, time.perf_counter() - started)
+                self.metrics.record(route.path, status, time.perf_counter() - started, scope)
 
     async def respond(self, scope: Scope, organization: str, member_id: str | None) -> Answer:
         """The answer; never raises (an unexpected error is a 503, as elsewhere)."""

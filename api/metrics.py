@@ -2,6 +2,23 @@
 
     api_requests_total{route, status}   requests answered
     api_request_seconds{route}          time to answer one
+    api_apply_to_visible_seconds        from a batch applied by the projector to every
+        answer it changed gone from this process's answer cache (see below)
+    api_answer_cache_tracking           1 while invalidation tracking is up (the cache
+        serves), 0 while it is down (every request reads Redis)
+    api_answer_cache_entries            answers cached
+    api_answer_cache_hits_total         requests the cache answered
+
+Apply to visible: the projector publishes each applied batch's time
+(``readmodel/applied.py``) and Redis delivers the batch's invalidations
+before it, on the same connection; when this process reads it, every answer
+the batch changed has left its cache, so ``now - applied`` is how long the
+cache could still have served the old answer to a request that did not wait
+for its read barrier. It includes the clock difference between the two hosts.
+With the cache off (a cluster, ``API_CACHE`` off), nothing is observed:
+answers are read from Redis, visible at once.
+
+Every 5xx answered is also logged, with its request fields (``events/logs.py``).
 
 ``route`` is the matched route's template (``/api/v2/organizations/
 {organization_id}/upcoming_meetings``), never the raw path, so that the
@@ -15,6 +32,9 @@ prometheus_client then keeps each process's values in files there, and
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import os
 import time
 from collections.abc import MutableMapping
@@ -24,12 +44,20 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
 )
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.cache import AnswerCache
+from api.tracking import InvalidationTracker
+from events.logs import request_fields
+from readmodel.applied import decode_applied
+
+logger = logging.getLogger(__name__)
 
 OTHER = "other"
 
@@ -43,6 +71,20 @@ REQUEST_SECONDS = Histogram(
     ["route"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
+APPLY_TO_VISIBLE = Histogram(
+    "api_apply_to_visible_seconds",
+    "From a batch applied to its answers gone from this process's cache",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+CACHE_TRACKING = Gauge(
+    "api_answer_cache_tracking",
+    "1 while invalidation tracking is up (the answer cache serves), else 0",
+    multiprocess_mode="livemin",
+)
+CACHE_ENTRIES = Gauge(
+    "api_answer_cache_entries", "Answers in the answer cache", multiprocess_mode="livesum"
+)
+CACHE_HITS = Counter("api_answer_cache_hits", "Requests the answer cache answered")
 
 
 def route_label(scope: MutableMapping[str, Any]) -> str:
@@ -79,10 +121,15 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, send_and_note)
         finally:
-            self.record(route_label(scope), status, time.perf_counter() - started)
+            self.record(route_label(scope), status, time.perf_counter() - started, scope)
 
-    def record(self, route: str, status: int, seconds: float) -> None:
+    def record(self, route: str, status: int, seconds: float, scope: Scope | None = None) -> None:
         """One request answered (also called by ``api/hot.py`` for its own)."""
+        if status >= 500 and scope is not None:
+            fields = request_fields(scope.get("method", ""), scope.get("path", ""), status, seconds)
+            logger.warning(
+                "answered %d to %s %s", status, fields["method"], fields["path"], extra=fields
+            )
         children = self._children.get((route, status))
         if children is None:
             children = self._children[route, status] = (
@@ -102,3 +149,31 @@ def metrics_response() -> Response:
     else:
         body = generate_latest()
     return Response(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def observe_applied(channel: bytes, payload: bytes) -> None:
+    """An announcement of an applied batch, read after its invalidations."""
+    applied_ms = decode_applied(payload)
+    if applied_ms is not None:
+        APPLY_TO_VISIBLE.observe(max(time.time_ns() // 1_000_000 - applied_ms, 0) / 1000)
+
+
+async def watch_cache(
+    cache: AnswerCache, tracker: InvalidationTracker, stop: asyncio.Event, interval_s: float = 1.0
+) -> None:
+    """Copy the cache's state into its gauges and counter until ``stop``.
+
+    Read every ``interval_s`` rather than on every request: a hit costs nothing
+    more.
+    """
+    counted = cache.hits
+    while not stop.is_set():
+        CACHE_TRACKING.set(1 if tracker.healthy else 0)
+        CACHE_ENTRIES.set(len(cache))
+        hits = cache.hits
+        if hits > counted:
+            CACHE_HITS.inc(hits - counted)
+        counted = hits
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(interval_s):
+                await stop.wait()

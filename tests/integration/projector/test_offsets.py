@@ -2,7 +2,7 @@
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from projector.kafka.offsets import committed_offsets, lag, log_end_offsets
+from projector.kafka.offsets import PartitionLag, committed_offsets, lag, log_end_offsets, read_lag
 from projector.kafka.topics import ensure_topics
 
 
@@ -67,3 +67,37 @@ async def test_lag_counts_every_record_not_committed(
 
     assert await committed_offsets(kafka_bootstrap_servers, group, [tp]) == {tp: 25}
     assert await lag(kafka_bootstrap_servers, group, [topic]) == 15
+
+
+async def test_lag_in_seconds_is_the_age_of_the_oldest_record_not_committed(
+    kafka_bootstrap_servers: str, namespace: str
+) -> None:
+    topic = f"{namespace}.lag-seconds"
+    await ensure_topics(kafka_bootstrap_servers, [topic], partitions=2, replication_factor=1)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        for stamp in (1_000_000, 2_000_000, 3_000_000):
+            await producer.send_and_wait(topic, b"x", partition=0, timestamp_ms=stamp)
+    finally:
+        await producer.stop()
+    group = f"{namespace}-group"
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=kafka_bootstrap_servers, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        consumer.assign([TopicPartition(topic, 0)])
+        await consumer.commit({TopicPartition(topic, 0): 1})
+    finally:
+        await consumer.stop()
+
+    lags = await read_lag(kafka_bootstrap_servers, group, [topic], with_ages=True)
+
+    assert lags == [
+        PartitionLag(topic, 0, committed=1, end=3, oldest_pending_ms=2_000_000),
+        PartitionLag(topic, 1, committed=0, end=0),
+    ]
+    assert [p.lag_seconds(5_000_000) for p in lags] == [3000.0, 0.0]
+    only = await read_lag(kafka_bootstrap_servers, group, [topic], only={(topic, 1)})
+    assert only == [PartitionLag(topic, 1, committed=0, end=0)]

@@ -85,6 +85,7 @@ async def test_after_catching_up_the_lag_is_zero_and_the_counts_are_exact(
     assert {p["topic"] for p in partitions} == set(system.topics.names())
     assert len(partitions) == 4 * settings.topic_partitions
     assert all(p["lag"] == 0 and p["committed"] == p["end"] for p in partitions)
+    assert all(p["lag_seconds"] == 0 for p in partitions)
     assert document["current"] == "1" and document["rebuild"] is None
     assert document["counts"] == {
         "organizations": 2,
@@ -95,7 +96,7 @@ async def test_after_catching_up_the_lag_is_zero_and_the_counts_are_exact(
     out = await run(settings, capsys)
     assert f"consumer group {system.group_id}" in out
     total = [line.split() for line in out.splitlines() if line.strip().startswith("total")]
-    assert total == [["total", str(len(events)), str(len(events)), "0"]]
+    assert total == [["total", str(len(events)), str(len(events)), "0", "0.0s"]]
     assert "generation   1" in out and "rebuild      none in progress" in out
     counts = {
         line.rsplit(maxsplit=1)[0].strip(): line.split()[-1]
