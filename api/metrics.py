@@ -18,7 +18,8 @@ for its read barrier. It includes the clock difference between the two hosts.
 With the cache off (a cluster, ``API_CACHE`` off), nothing is observed:
 answers are read from Redis, visible at once.
 
-Every 5xx answered is also logged, with its request fields (``events/logs.py``).
+Every 5xx answer of the two lists is also logged, with its request fields
+(``events/logs.py``); the other routes log their own failures.
 
 ``route`` is the matched route's template (``/api/v2/organizations/
 {organization_id}/upcoming_meetings``), never the raw path, so that the
@@ -121,10 +122,11 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, send_and_note)
         finally:
-            self.record(route_label(scope), status, time.perf_counter() - started, scope)
+            self.record(route_label(scope), status, time.perf_counter() - started)
 
     def record(self, route: str, status: int, seconds: float, scope: Scope | None = None) -> None:
-        """One request answered (also called by ``api/hot.py`` for its own)."""
+        """One request answered (also called by ``api/hot.py`` for its own, with
+        its ``scope``: a 5xx is then logged)."""
         if status >= 500 and scope is not None:
             fields = request_fields(scope.get("method", ""), scope.get("path", ""), status, seconds)
             logger.warning(

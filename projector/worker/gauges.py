@@ -15,7 +15,7 @@
 
 Measured on the lag timer (``PROJECTOR_LAG_INTERVAL_S``): one INFO per primary
 and one pipeline of the control keys; the lists are counted with SSCAN and
-pipelined ZCARDs, so at most once a minute. Read-only.
+pipelined ZCARDs, so less often (``count_every_s``). Read-only.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def newest_heartbeat_ms(beats: Mapping[Any, Any]) -> int | None:
 
 
 class ReadModelGauges:
-    def __init__(self, prefix: str, count_every_s: float = 60.0) -> None:
+    def __init__(self, prefix: str, count_every_s: float) -> None:
         self.control = Control(prefix)
         self.count_every_s = count_every_s
         self._counted_at: float | None = None

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from events.errors import InvalidEvent
+from events.logs import kafka_fields
 from events.models import Event, decode_event
 from events.retry import retry
 from projector.kafka.deadletters import DeadLetters
@@ -86,6 +87,11 @@ def decode_record(record: Record) -> Change:
     return project(event_of(record))
 
 
+def fields_of(record: Record) -> dict[str, object]:
+    """A record's Kafka coordinates, as log fields (``events/logs.py``)."""
+    return kafka_fields(record.topic, record.partition, record.offset)
+
+
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """A batch decoded and projected, its unusable records dead-lettered."""
@@ -122,7 +128,7 @@ class Pipeline:
             except InvalidEvent as exc:
                 await self.reject(record, exc.reason, exc.kind)
             except Exception as exc:  # a bug in projecting: keep the event, go on
-                logger.exception("cannot project %s", record.coordinates)
+                logger.exception("cannot project %s", record.coordinates, extra=fields_of(record))
                 await self.reject(record, f"cannot project: {exc!r}", "projection_error")
         return Prepared(records, changes, event_types)
 
@@ -142,7 +148,7 @@ class Pipeline:
             raise
 
     async def reject(self, record: Record, reason: str, kind: str = "broken_rule") -> None:
-        logger.warning("dead-lettering %s: %s", record.coordinates, reason)
+        logger.warning("dead-lettering %s: %s", record.coordinates, reason, extra=fields_of(record))
         self.observer.rejected(record, kind)
         await retry(
             lambda: self.dead_letters.send(record, reason), f"dead-lettering {record.coordinates}"

@@ -1,0 +1,106 @@
+"""Every metric the alert rules and the Grafana dashboard read is exposed by the
+running services (no dead panel, no rule that can never fire); the freshness
+metrics carry real observations; ``LOG_FORMAT=json`` holds for Faust's logs."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from devstack.ports import free_port
+from tests.builders import scheduled, token_issued
+from tests.promql import names_used
+from tests.system import System
+
+# Exposed by another branch's work once merged: the healing counter of lost
+# writes re-applied (docs/healing.md). Remove from here once it is on main.
+NOT_YET_EXPOSED = {"projector_reapplied_ranges_total"}
+
+Samples = dict[str, float]
+
+
+def scrape(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    try:
+        text = httpx.get(url, timeout=5).text
+    except httpx.TransportError:
+        return {}
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def names(samples: dict[tuple[str, frozenset[tuple[str, str]]], float]) -> set[str]:
+    return {name for name, _ in samples}
+
+
+async def test_every_metric_the_rules_and_the_dashboard_read_is_exposed(system: System) -> None:
+    port = free_port()
+    projector = system.start(
+        "projector",
+        PROJECTOR_METRICS_PORT=str(port),
+        PROJECTOR_LAG_INTERVAL_S="1",
+        PROJECTOR_STALL_AFTER_S="2",
+        PROJECTOR_HEARTBEAT_S="1",
+        LOG_FORMAT="json",
+    )
+    system.start_api()
+    await system.publish([token_issued(organization_id=5), scheduled(meeting_id=1)])
+    await system.publish_raw(system.topics.meetings, b"{not json", key=b"1")
+    await system.wait_caught_up()
+    for _ in range(3):  # a miss, then hits of the answer cache
+        system.upcoming(5, "s3cret-token")
+    system.get("/api/v2/organizations/5/upcoming_meetings")  # a 401
+
+    projector_url = f"http://127.0.0.1:{port}/metrics"
+    api_url = f"http://127.0.0.1:{system.api_port}/metrics"
+
+    def measured() -> bool:
+        samples = scrape(projector_url)
+        return (
+            "readmodel_listed_meetings" in names(samples)
+            and "projector_consumer_lag_seconds" in names(samples)
+            and samples.get(("readmodel_listed_meetings", frozenset()), 0) >= 1
+        )
+
+    system.wait_for(measured, "the projector's gauges to be measured")
+    # One more event, applied while the API tracks: an apply-to-visible observation.
+    await system.publish([scheduled(meeting_id=2)])
+    await system.wait_caught_up()
+
+    def visible() -> bool:
+        return scrape(api_url).get(("api_apply_to_visible_seconds_count", frozenset()), 0) >= 1
+
+    system.wait_for(visible, "an applied batch to be announced to the API")
+
+    exposed = names(scrape(projector_url)) | names(scrape(api_url))
+    missing = names_used() - exposed - NOT_YET_EXPOSED
+    assert not missing, f"read by deploy/ but not exposed: {sorted(missing)}"
+    assert not NOT_YET_EXPOSED & exposed, "exposed now: take it off NOT_YET_EXPOSED"
+
+    projector_samples = scrape(projector_url)
+    age_count = sum(
+        value
+        for (name, labels), value in projector_samples.items()
+        if name == "projector_event_age_seconds_count"
+    )
+    assert age_count >= 3  # two events and the dead-lettered record, each observed once
+    api_samples = scrape(api_url)
+    assert api_samples[("api_answer_cache_hits_total", frozenset())] >= 2
+    assert api_samples[("api_answer_cache_tracking", frozenset())] == 1
+
+    # LOG_FORMAT=json: every line of the worker's log, Faust's own included, is an object.
+    lines = [
+        line
+        for line in (system.log_dir / f"{projector.name}.log").read_text().splitlines()
+        if line.strip()
+    ]
+    records = [json.loads(line) for line in lines]
+    assert {"level", "logger", "message"} <= set(records[0])
+    assert any(r["logger"].startswith(("faust", "mode", "aiokafka")) for r in records)
+    (rejected,) = [r for r in records if r["message"].startswith("dead-lettering")]
+    assert rejected["topic"] == system.topics.meetings
+    assert isinstance(rejected["partition"], int) and isinstance(rejected["offset"], int)
