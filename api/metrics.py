@@ -66,16 +66,14 @@ OTHER = "other"
 MULTIPROCESS_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
 
 REQUESTS = Counter("api_requests", "HTTP requests answered", ["route", "status"])
+SECONDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 REQUEST_SECONDS = Histogram(
-    "api_request_seconds",
-    "Time to answer an HTTP request",
-    ["route"],
-    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+    "api_request_seconds", "Time to answer an HTTP request", ["route"], buckets=SECONDS
 )
 APPLY_TO_VISIBLE = Histogram(
     "api_apply_to_visible_seconds",
     "From a batch applied to its answers gone from this process's cache",
-    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+    buckets=SECONDS,
 )
 CACHE_TRACKING = Gauge(
     "api_answer_cache_tracking",

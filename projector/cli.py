@@ -42,6 +42,7 @@ def run_worker(settings: ProjectorSettings) -> int:
     app = create_app(settings)
     # Faust keeps the logging ``configure_logging`` set up (LOG_FORMAT).
     worker = Worker(app, quiet=True, redirect_stdouts=False, override_logging=False)
+    worker.spinner = None  # its terminal escapes would break LOG_FORMAT=json lines
     worker.execute_from_commandline()
     return 0
 

@@ -298,8 +298,17 @@ async def read_offsets(settings: ProjectorSettings) -> tuple[PartitionLag, ...]:
     return tuple(lags)
 
 
-async def read_served(redis: RedisClient, prefix: str, now_ms: int) -> Served:
-    """Everything status reads in Redis."""
+@dataclass(frozen=True, slots=True)
+class ControlState:
+    """The control keys: the generation served, any rebuild, the heartbeats."""
+
+    current: str | None
+    rebuild: Rebuild | None
+    beats: dict[str, str]  # worker id -> heartbeat JSON
+
+
+async def read_control(redis: RedisClient, prefix: str) -> ControlState:
+    """One pipeline of the control keys (also the worker's gauges' read)."""
     control = Control(prefix)
     async with redis.pipeline(transaction=False) as pipe:
         pipe.get(control.current)
@@ -311,11 +320,17 @@ async def read_served(redis: RedisClient, prefix: str, now_ms: int) -> Served:
     rebuild = None
     if building is not None:
         rebuild = parse_rebuild(as_text(building), bool(locked), _texts(progress))
-    workers = tuple(parse_worker(k, v) for k, v in sorted(_texts(beats).items()))
+    return ControlState(None if current is None else as_text(current), rebuild, _texts(beats))
+
+
+async def read_served(redis: RedisClient, prefix: str, now_ms: int) -> Served:
+    """Everything status reads in Redis."""
+    state = await read_control(redis, prefix)
+    workers = tuple(parse_worker(k, v) for k, v in sorted(state.beats.items()))
     counts = None
-    if current is not None:
-        counts = await count(redis, control.keyspace(as_text(current)), now_ms)
-    return Served(None if current is None else as_text(current), rebuild, counts, workers)
+    if state.current is not None:
+        counts = await count(redis, Control(prefix).keyspace(state.current), now_ms)
+    return Served(state.current, state.rebuild, counts, workers)
 
 
 async def count(redis: RedisClient, keyspace: Keyspace, now_ms: int) -> Counts:

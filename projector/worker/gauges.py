@@ -29,7 +29,7 @@ from prometheus_client import Gauge
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
-from projector.commands.status import parse_rebuild
+from projector.commands.status import read_control
 from readmodel.connections import RedisClient
 from readmodel.keys import Control, Keyspace, as_text
 
@@ -120,32 +120,19 @@ class ReadModelGauges:
 
     async def measure_control(self, redis: RedisClient) -> str | None:
         """The heartbeats and any rebuild; the generation served."""
-        control = self.control
-        async with redis.pipeline(transaction=False) as pipe:
-            pipe.get(control.current)
-            pipe.get(control.building)
-            pipe.exists(control.rebuild_lock)
-            pipe.hgetall(control.rebuild_progress)
-            pipe.hgetall(control.heartbeats)
-            current, building, locked, progress, beats = await pipe.execute()
-        newest = newest_heartbeat_ms(beats)
+        state = await read_control(redis, self.control.prefix)
+        newest = newest_heartbeat_ms(state.beats)
         if newest is not None:
             HEARTBEAT.set(newest / 1000)
-        REBUILD_IN_PROGRESS.set(building is not None)
-        if building is None:
-            REBUILD_RUNNING.set(0)
-            for gauge in (REBUILD_DONE, REBUILD_TOTAL, REBUILD_UPDATED):
-                gauge.set(0)
-        else:
-            fields = {as_text(k): as_text(v) for k, v in progress.items()}
-            rebuild = parse_rebuild(as_text(building), bool(locked), fields)
-            REBUILD_RUNNING.set(rebuild.running)
-            REBUILD_DONE.set(rebuild.events_done or 0)
-            REBUILD_TOTAL.set(rebuild.events_total or 0)
-            reported_ms = rebuild.updated_ms or rebuild.started_ms
-            if reported_ms is not None:
-                REBUILD_UPDATED.set(reported_ms / 1000)
-        return None if current is None else as_text(current)
+        rebuild = state.rebuild
+        REBUILD_IN_PROGRESS.set(rebuild is not None)
+        REBUILD_RUNNING.set(rebuild is not None and rebuild.running)
+        REBUILD_DONE.set(rebuild.events_done or 0 if rebuild else 0)
+        REBUILD_TOTAL.set(rebuild.events_total or 0 if rebuild else 0)
+        reported_ms = rebuild.updated_ms or rebuild.started_ms if rebuild else 0
+        if reported_ms is not None:
+            REBUILD_UPDATED.set(reported_ms / 1000)
+        return state.current
 
 
 async def count_lists(redis: RedisClient, keyspace: Keyspace) -> tuple[int, int]:
