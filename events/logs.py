@@ -41,8 +41,14 @@ _SECRETS = (
     (re.compile(r"(?i)\b(password|passwd|token|secret)=[^\s&'\",;]+"), r"\1=" + REDACTED),
 )
 
-# The attributes every LogRecord has: anything else came in ``extra=``.
-_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+# The attributes every LogRecord has: anything else came in ``extra=``, but
+# uvicorn's ``color_message`` (the message again, with terminal colours).
+_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
 
 
 class LogFormatError(ValueError):

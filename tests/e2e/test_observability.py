@@ -106,3 +106,16 @@ async def test_every_metric_the_rules_and_the_dashboard_read_is_exposed(system: 
     (rejected,) = [r for r in records if r["message"].startswith("dead-lettering")]
     assert rejected["topic"] == system.topics.meetings
     assert isinstance(rejected["partition"], int) and isinstance(rejected["offset"], int)
+
+
+def test_json_logs_of_an_api_with_several_worker_processes(system: System) -> None:
+    api = system.start("api", API_WORKERS="2", LOG_FORMAT="json")
+    system.wait_for(lambda: system.get("/healthz").status_code == 200, "the API to answer")
+    log = system.log_dir / f"{api.name}.log"
+    system.wait_for(lambda: log.read_text().count("answer cache on") == 2, "both workers to track")
+    records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    started = [r for r in records if r["message"].startswith("Started server process")]
+    assert len(started) == 2  # uvicorn's, in each worker
+    tracking = [r for r in records if r["logger"] == "api.tracking"]
+    assert len(tracking) >= 2  # the application's own, in each worker
+    assert not any("color_message" in r for r in records)
