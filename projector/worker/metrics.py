@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import collections
 import json
 import logging
 import time
@@ -185,8 +186,8 @@ class PrometheusObserver:
         now_ms = time.time_ns() // 1_000_000
         if self.announcer is not None:
             self.announcer.announce(now_ms)
-        for event_type in event_types:
-            EVENTS_APPLIED.labels(event_type).inc()
+        for event_type, count in collections.Counter(event_types).items():
+            EVENTS_APPLIED.labels(event_type).inc(count)  # once per type, not per event
         APPLY_SECONDS.observe(seconds)
         BATCH_SIZE.observe(len(records))
         LAST_APPLIED.set(now_ms / 1000)
