@@ -4,8 +4,9 @@
     api_request_seconds{route}          time to answer one
     api_apply_to_visible_seconds        from a batch applied by the projector to every
         answer it changed gone from this process's answer cache (see below)
+    api_answer_cache_enabled            1 when this process has an answer cache
     api_answer_cache_tracking           1 while invalidation tracking is up (the cache
-        serves), 0 while it is down (every request reads Redis)
+        serves), 0 while it is down (every request reads Redis) or there is no cache
     api_answer_cache_entries            answers cached
     api_answer_cache_hits_total         requests the cache answered
 
@@ -74,6 +75,11 @@ APPLY_TO_VISIBLE = Histogram(
     "api_apply_to_visible_seconds",
     "From a batch applied to its answers gone from this process's cache",
     buckets=SECONDS,
+)
+CACHE_ENABLED = Gauge(
+    "api_answer_cache_enabled",
+    "1 when the answer cache is on (a single Redis node, API_CACHE on)",
+    multiprocess_mode="livemax",
 )
 CACHE_TRACKING = Gauge(
     "api_answer_cache_tracking",
@@ -167,6 +173,7 @@ async def watch_cache(
     more.
     """
     counted = cache.hits
+    CACHE_ENABLED.set(1)
     while not stop.is_set():
         CACHE_TRACKING.set(1 if tracker.healthy else 0)
         CACHE_ENTRIES.set(len(cache))
