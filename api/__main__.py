@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 from api.app import connect
 from api.server import JsonHttpProtocol
 from api.settings import ApiSettings
-from events.logs import LogFormatError, configure_logging
+from events.logs import LogFormatError, configure_logging, redact
 from events.retry import retry
 from readmodel.connections import RedisUrlError, check_redis
 
@@ -70,15 +70,16 @@ def main() -> int:
     try:
         settings = ApiSettings()
     except ValidationError as exc:
-        print(f"api: bad configuration: {exc}", file=sys.stderr)  # noqa: T201
+        print(f"api: bad configuration: {redact(str(exc))}", file=sys.stderr)  # noqa: T201
         return 2
     try:
         asyncio.run(wait_for_redis(settings))
     except RedisUrlError as exc:
-        print(f"api: bad configuration: {exc}", file=sys.stderr)  # noqa: T201
+        print(f"api: bad configuration: {redact(str(exc))}", file=sys.stderr)  # noqa: T201
         return 2
     except RedisError as exc:
-        print(f"api: Redis at {settings.redis_url} unreachable: {exc}", file=sys.stderr)  # noqa: T201
+        reason = redact(f"Redis at {settings.redis_url} unreachable: {exc}")
+        print(f"api: {reason}", file=sys.stderr)  # noqa: T201
         return 1
     with shared_metrics(settings.workers):
         uvicorn.run(

@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from events.logs import LogFormatError, configure_logging
+from events.logs import LogFormatError, configure_logging, redact
 from projector.commands import dlq as deadletter_cli
 from projector.commands import rebuild, status, verify
 from projector.settings import ProjectorSettings
@@ -37,7 +37,7 @@ def run_worker(settings: ProjectorSettings) -> int:
     try:
         asyncio.run(prepare(settings))
     except StartupError as exc:
-        print(f"projector: {exc}", file=sys.stderr)
+        print(f"projector: {redact(str(exc))}", file=sys.stderr)
         return 1
     app = create_app(settings)
     # Faust keeps the logging ``configure_logging`` set up (LOG_FORMAT).
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = ProjectorSettings()
     except ValidationError as exc:
-        print(f"projector: bad configuration: {exc}", file=sys.stderr)
+        print(f"projector: bad configuration: {redact(str(exc))}", file=sys.stderr)
         return 2
     if args.command in (None, "worker"):
         return run_worker(settings)
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return asyncio.run(command(settings, args))
     except StartupError as exc:
-        print(f"projector {args.command}: {exc}", file=sys.stderr)
+        print(f"projector {args.command}: {redact(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"projector {args.command}: interrupted", file=sys.stderr)
