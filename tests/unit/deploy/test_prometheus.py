@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 
@@ -79,3 +80,28 @@ def test_the_rules_and_the_dashboard_name_metrics_of_both_services() -> None:
     used = names_used()
     assert {"api_requests_total", "projector_event_age_seconds_bucket"} <= used
     assert not any(":" in name for name in used)  # the rules' own records are left out
+
+
+# Runbook sections the alerts link to that docs/operating.md does not have yet
+# (the docs' work); remove each from here once its section is written.
+PENDING_RUNBOOKS = {
+    "api-errors",
+    "api-latency",
+    "answer-cache-tracking",
+    "freshness",
+    "lag-growing",
+    "redis-memory",
+}
+
+
+def test_every_runbook_url_names_a_section_of_the_operating_page() -> None:
+    page = (ALERTS.parents[2] / "docs" / "operating.md").read_text()
+    sections = set(re.findall(r"\{#([a-z0-9-]+)\}", page))
+    rules = yaml.safe_load(ALERTS.read_text())
+    anchors = {
+        rule["annotations"]["runbook_url"].rpartition("#")[2]
+        for group in rules["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    }
+    assert anchors - PENDING_RUNBOOKS <= sections
