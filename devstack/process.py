@@ -6,6 +6,7 @@ so an exception or a forgotten ``stop()`` leaves no orphan behind.
 
 import atexit
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -159,6 +160,8 @@ class ChildProcess(Started):
             os.killpg(self._popen.pid, signum)
 
     def _forward_output(self, source: IO[bytes] | None, sink: TextIO) -> None:
+        """Each line with a ``[name]`` prefix; a JSON log line (``LOG_FORMAT=json``)
+        stays one JSON object, with the name as its ``process`` field."""
         if source is None:
             return
         prefix = _colour(f"[{self.name}]", sink) + " "
@@ -168,7 +171,8 @@ class ChildProcess(Started):
                 self._recent_lines.append(line)
                 try:
                     with _write_lock:
-                        sink.write(prefix + line + "\n")
+                        sink.write(tagged(line, self.name) or prefix + line)
+                        sink.write("\n")
                         sink.flush()
                 except (OSError, ValueError):
                     pass  # the sink is closed; keep draining so the child never blocks
@@ -188,3 +192,17 @@ def _colour(text: str, stream: TextIO) -> str:
 def _stop_all() -> None:
     for child in list(_running):
         child.stop(timeout=KILL_TIMEOUT)
+
+
+def tagged(line: str, name: str) -> str | None:
+    """A JSON object's line with ``"process": name`` added; None for any other line."""
+    if not line.startswith("{"):
+        return None
+    try:
+        document = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(document, dict):
+        return None
+    document.setdefault("process", name)
+    return json.dumps(document)
