@@ -57,6 +57,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.cache import AnswerCache
 from api.tracking import InvalidationTracker
 from events.logs import request_fields
+from events.times import wall_clock_ms
 from readmodel.applied import decode_applied
 
 logger = logging.getLogger(__name__)
@@ -161,7 +162,7 @@ def observe_applied(channel: bytes, payload: bytes) -> None:
     """An announcement of an applied batch, read after its invalidations."""
     applied_ms = decode_applied(payload)
     if applied_ms is not None:
-        APPLY_TO_VISIBLE.observe(max(time.time_ns() // 1_000_000 - applied_ms, 0) / 1000)
+        APPLY_TO_VISIBLE.observe(max(wall_clock_ms() - applied_ms, 0) / 1000)
 
 
 async def watch_cache(

@@ -31,7 +31,6 @@ import bisect
 import collections
 import json
 import logging
-import time
 from collections.abc import Collection, Iterator, Sequence
 
 from aiohttp import web
@@ -48,6 +47,7 @@ from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 from events.models import EVENT_TYPES
+from events.times import wall_clock_ms
 from projector.kafka.offsets import read_lag
 from projector.kafka.records import Record
 from projector.worker.health import State, WorkerHealth
@@ -183,7 +183,7 @@ class PrometheusObserver:
     def applied(
         self, records: Sequence[Record], event_types: Sequence[str], seconds: float
     ) -> None:
-        now_ms = time.time_ns() // 1_000_000
+        now_ms = wall_clock_ms()
         if self.announcer is not None:
             self.announcer.announce(now_ms)
         for event_type, count in collections.Counter(event_types).items():
@@ -218,7 +218,7 @@ async def measure_lag(
 ) -> int:
     """Measure the lag of the assigned partitions, set the gauges; the total."""
     lags = await read_lag(bootstrap_servers, group_id, topics, only=set(assigned), with_ages=True)
-    now_ms = time.time_ns() // 1_000_000
+    now_ms = wall_clock_ms()
     CONSUMER_LAG.clear()  # partitions move between workers
     CONSUMER_LAG_SECONDS.clear()
     for p in lags:
