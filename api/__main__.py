@@ -89,6 +89,7 @@ def main() -> int:
             port=settings.port,
             workers=settings.workers,
             http=JsonHttpProtocol,  # JSON errors and limits for requests uvicorn refuses
+            server_header=False,  # no "Server: uvicorn" (api/headers.py)
             log_level="info",
             log_config=None,  # uvicorn's loggers go through configure_logging's handler
             access_log=False,

@@ -1,4 +1,12 @@
-"""The ASGI application: wiring in one lifespan, errors never a 500."""
+"""The ASGI application: the lists in front of FastAPI, wiring in one lifespan.
+
+What the server runs (``Api``), from the outside in: CORS when origins are
+configured (``api/widget.py``), then ``ListEndpoints`` (``api/lists.py``),
+which answers the two lists itself and hands every other request to the
+FastAPI app (health, metrics, the widget, the OpenAPI document, which
+documents the lists from the same route table: ``api/openapi.py``). Errors
+are never a 500.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +14,23 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.cache import AnswerCache
-from api.hot import HotRoutes
+from api.headers import Cors, NoSniff
+from api.lists import ListEndpoints
 from api.metrics import RequestMetrics, observe_applied, watch_cache
+from api.openapi import openapi_document
 from api.ratelimit import FailureLimiter, parse_networks
 from api.responses import error
 from api.routes import router, unavailable
@@ -64,7 +73,10 @@ def limiter_of(settings: ApiSettings, redis: RedisClient) -> FailureLimiter | No
 
 
 def tracker_of(
-    settings: ApiSettings, redis: RedisClient, hot: HotRoutes, limiter: FailureLimiter | None
+    settings: ApiSettings,
+    redis: RedisClient,
+    lists: ListEndpoints,
+    limiter: FailureLimiter | None,
 ) -> InvalidationTracker | None:
     """The invalidation and blocks connection, if the cache or the limiter needs one.
 
@@ -80,7 +92,7 @@ def tracker_of(
     async def load_blocks() -> None:
         if limiter is not None:
             try:
-                await limiter.load(hot.clock())
+                await limiter.load(lists.clock())
             except RedisError as exc:
                 logger.warning("cannot read the blocked clients: %s", exc)
 
@@ -101,14 +113,29 @@ def tracker_of(
         channels=[channel.decode() for channel in handlers],
         on_message=on_message,
         on_subscribed=load_blocks,
-        on_generation_change=hot.generation_changed,
+        on_generation_change=lists.generation_changed,
     )
 
 
-def create_app(settings: ApiSettings | None = None) -> FastAPI:
+class Api:
+    """The API as served: ``lists`` in front of ``fastapi``, within CORS if configured."""
+
+    def __init__(self, lists: ListEndpoints, fastapi: FastAPI, served: ASGIApp) -> None:
+        self.lists = lists
+        self.fastapi = fastapi
+        self._served = served
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._served(scope, receive, send)
+
+    def lifespan(self) -> AbstractAsyncContextManager[object]:
+        """The app's start-up and shutdown, as the server runs them (for tests)."""
+        return self.fastapi.router.lifespan_context(self.fastapi)
+
+
+def create_app(settings: ApiSettings | None = None) -> Api:
     ensure_logging()  # in a worker process ``python -m api`` spawned
     settings = settings or ApiSettings()
-    hot = HotRoutes(settings.retry_after_s)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -120,8 +147,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         reader = RedisPageReader(redis, settings.key_prefix, fast)
         app.state.reader = reader
         limiter = limiter_of(settings, redis)
-        tracker = tracker_of(settings, redis, hot, limiter)
-        hot.attach(reader, tracker.cache if tracker else None, tracker, limiter)
+        tracker = tracker_of(settings, redis, lists, limiter)
+        lists.attach(reader, tracker.cache if tracker else None, tracker, limiter)
         tracking = asyncio.create_task(tracker.run()) if tracker is not None else None
         app.state.heartbeats = None
         if settings.ready_max_staleness_s:
@@ -156,7 +183,6 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.hot = hot
     # A path with a trailing slash is not found rather than redirected: the
     # redirect's Location would echo the client's Host header.
     app.router.redirect_slashes = False
@@ -175,39 +201,24 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = get_openapi(
-                title=app.title,
-                version=app.version,
-                description=app.description,
-                routes=app.routes,
-            )
-            schema.setdefault("components", {})["securitySchemes"] = {
-                "bearerAuth": {"type": "http", "scheme": "bearer"}
-            }
-            app.openapi_schema = schema
+            app.openapi_schema = openapi_document(app, lists.routes)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
 
-    # The two list endpoints go straight to ``hot``, which records their metrics
-    # itself; the rest to FastAPI's own stack, metrics around Starlette's own
-    # error middleware (they see the 503 that ``never_a_500`` answers for an
-    # unexpected exception). CORS around both.
-    build_stack = app.build_middleware_stack
+    # The lists record their own metrics; the FastAPI app's are recorded around
+    # it, so that they see the 503 ``never_a_500`` answers for an unexpected
+    # exception. CORS around both.
+    metrics = RequestMetrics(NoSniff(app))
+    lists = ListEndpoints(metrics, settings.retry_after_s, metrics)
+    served: ASGIApp = lists
     origins = cors_origins(settings)
-
-    def build_middleware_stack() -> ASGIApp:
-        hot.fallback = hot.metrics = RequestMetrics(build_stack())
-        served: ASGIApp = hot
-        if origins:
-            served = CORSMiddleware(
-                served,
-                allow_origins=origins,
-                allow_methods=["GET"],
-                allow_headers=["Authorization"],
-                max_age=600,
-            )
-        return served
-
-    app.build_middleware_stack = build_middleware_stack  # type: ignore[method-assign]
-    return app
+    if origins:
+        served = Cors(
+            lists,
+            allow_origins=origins,
+            allow_methods=["GET"],
+            allow_headers=["Authorization"],
+            max_age=600,
+        )
+    return Api(lists, app, served)

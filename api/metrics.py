@@ -130,7 +130,7 @@ class RequestMetrics:
             self.record(route_label(scope), status, time.perf_counter() - started)
 
     def record(self, route: str, status: int, seconds: float, scope: Scope | None = None) -> None:
-        """One request answered (also called by ``api/hot.py`` for its own, with
+        """One request answered (also called by ``api/lists.py`` for its own, with
         its ``scope``: a 5xx is then logged)."""
         if status >= 500 and scope is not None:
             fields = request_fields(scope.get("method", ""), scope.get("path", ""), status, seconds)

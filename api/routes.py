@@ -1,14 +1,23 @@
-"""The endpoints. Request handling follows docs/decisions.md step by step."""
+"""The API's routes: the two lists as a table, and FastAPI's router for the rest.
+
+Each list endpoint is defined once, as a ``ListRoute`` of ``LIST_ROUTES``:
+``api/lists.py`` serves it (a GET of a path that matches its template never
+reaches FastAPI) and ``api/openapi.py`` documents it, from the same entry.
+Health, metrics, the widget and the OpenAPI pages are FastAPI routes.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
 from starlette.responses import Response
 
-from api.hot import HotRoutes
 from api.metrics import metrics_response
 from api.responses import UNAVAILABLE, error, json_response
 from api.schemas import ErrorBody, Health, UpcomingMeetings
@@ -16,30 +25,75 @@ from readmodel.errors import ReadModelUnavailable
 from readmodel.reader import RedisHeartbeats, RedisPageReader
 
 logger = logging.getLogger(__name__)
-router = APIRouter()
+
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 
 
-def unavailable(request: Request) -> Response:
-    retry_after = str(request.app.state.settings.retry_after_s)
-    return error(503, UNAVAILABLE, {"Retry-After": retry_after})
+@dataclass(frozen=True, slots=True)
+class Parameter:
+    """A parameter of a list, as the OpenAPI document describes it.
+
+    The endpoint reads and checks it itself (``api/params.py``): ``pattern``
+    documents what it accepts, FastAPI never enforces it.
+    """
+
+    name: str
+    location: Literal["path", "query"]
+    description: str
+    pattern: str | None = None
 
 
-# What docs/decisions.md calls a positive integer: ASCII digits, at least 1, leading
-# zeros allowed. Documented, not enforced by FastAPI: the API answers its own 422.
-POSITIVE_INTEGER = {"pattern": "^0*[1-9][0-9]*$"}
+@dataclass(frozen=True, slots=True)
+class ListRoute:
+    """One list endpoint: where it is served and what its OpenAPI operation says.
 
-SeriesQuery = Annotated[
-    str | None,
-    Query(
-        description="Only meetings of this recurring series (a positive integer).",
-        json_schema_extra=POSITIVE_INTEGER,
+    ``path`` is the template: the route's label in the metrics and its path in
+    the document. ``pattern`` matches the paths of the template, a segment per
+    ``{parameter}``, captured in order. The operation id is derived from
+    ``name`` as FastAPI derives those of its own routes.
+    """
+
+    path: str
+    name: str
+    summary: str
+    parameters: tuple[Parameter, ...]
+    description: str | None = None
+    response_model: type[BaseModel] = UpcomingMeetings
+    # Other statuses, in the form of FastAPI's ``responses`` argument.
+    errors: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
+    pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        placeholders = _PLACEHOLDER.findall(self.path)
+        declared = [p.name for p in self.parameters if p.location == "path"]
+        if placeholders != declared:
+            raise ValueError(f"{self.path}: path parameters {declared} != {placeholders}")
+        object.__setattr__(self, "pattern", path_pattern(self.path))
+
+
+def path_pattern(template: str) -> re.Pattern[str]:
+    """The paths of ``template``: each ``{parameter}`` one non-empty segment, a group."""
+    parts = _PLACEHOLDER.split(template)  # literal, name, literal, name, ..., literal
+    return re.compile("".join("([^/]+)" if i % 2 else re.escape(p) for i, p in enumerate(parts)))
+
+
+# What docs/decisions.md calls a positive integer: ASCII digits, at least 1,
+# leading zeros allowed. The endpoint answers its own 422 otherwise.
+POSITIVE_INTEGER = "^0*[1-9][0-9]*$"
+
+ORGANIZATION_ID = Parameter("organization_id", "path", "The organization's id.")
+MEMBER_ID = Parameter("member_id", "path", "The member's user id.", POSITIVE_INTEGER)
+FILTERS = (
+    Parameter(
+        "meeting_series_id",
+        "query",
+        "Only meetings of this recurring series (a positive integer).",
+        POSITIVE_INTEGER,
     ),
-]
-PageQuery = Annotated[str | None, Query(description="Page number, 1-indexed. Default 1.")]
-ItemsQuery = Annotated[
-    str | None, Query(description="Items per page, clamped to 1..100. Default 20.")
-]
-ERRORS: dict[int | str, dict[str, object]] = {
+    Parameter("page", "query", "Page number, 1-indexed. Default 1."),
+    Parameter("items", "query", "Items per page, clamped to 1..100. Default 20."),
+)
+ERRORS: Mapping[int, Mapping[str, Any]] = {
     401: {"model": ErrorBody, "description": '"Unauthorized Access" or "Not Authorized"'},
     422: {"model": ErrorBody, "description": "a parameter is not a positive integer"},
     429: {
@@ -56,64 +110,35 @@ ERRORS: dict[int | str, dict[str, object]] = {
     503: {"model": ErrorBody, "description": "The read model is unreachable; see Retry-After"},
 }
 
-
-@router.get(
+ORGANIZATION_LIST = ListRoute(
     "/api/v2/organizations/{organization_id}/upcoming_meetings",
+    name="upcoming_meetings",
     summary="An organization's upcoming meetings",
-    response_model=UpcomingMeetings,
-    responses=ERRORS,
-    openapi_extra={"security": [{"bearerAuth": []}]},
+    parameters=(ORGANIZATION_ID, *FILTERS),
+    errors=ERRORS,
 )
-async def upcoming_meetings(
-    request: Request,
-    organization_id: Annotated[str, Path(description="The organization's id.")],
-    meeting_series_id: SeriesQuery = None,
-    page: PageQuery = None,
-    items: ItemsQuery = None,
-) -> Response:
-    return await answer(request, organization_id, None, meeting_series_id, page, items)
-
-
-@router.get(
+MEMBER_LIST = ListRoute(
     "/api/v2/organizations/{organization_id}/members/{member_id}/upcoming_meetings",
+    name="member_upcoming_meetings",
     summary="A member's upcoming meetings in an organization",
     description="The meetings of the organization's list (EAP meetings included) that the "
     "member has an active registration for or leads (group leader or co-leader).",
-    response_model=UpcomingMeetings,
-    responses=ERRORS,
-    openapi_extra={"security": [{"bearerAuth": []}]},
+    parameters=(ORGANIZATION_ID, MEMBER_ID, *FILTERS),
+    errors=ERRORS,
 )
-async def member_upcoming_meetings(
-    request: Request,
-    organization_id: Annotated[str, Path(description="The organization's id.")],
-    member_id: Annotated[
-        str, Path(description="The member's user id.", json_schema_extra=POSITIVE_INTEGER)
-    ],
-    meeting_series_id: SeriesQuery = None,
-    page: PageQuery = None,
-    items: ItemsQuery = None,
-) -> Response:
-    return await answer(request, organization_id, member_id, meeting_series_id, page, items)
+# Matched in this order. Both answer ``ListEndpoints.respond(scope,
+# organization_id, member_id)``: the path parameters are those two, in order.
+LIST_ROUTES = (ORGANIZATION_LIST, MEMBER_LIST)
 
 
-async def answer(
-    request: Request,
-    organization_id: str,
-    member_id: str | None,
-    meeting_series_id: str | None,
-    page: str | None,
-    items: str | None,
-) -> Response:
-    """Both lists, as ``api/hot.py`` answers them (which serves every GET of them).
+# -- FastAPI's routes ---------------------------------------------------------------
 
-    The parameters are declared for the OpenAPI document; ``hot`` reads them
-    from the request itself.
-    """
-    hot: HotRoutes = request.app.state.hot
-    status, headers, body = await hot.respond(request.scope, organization_id, member_id)
-    response = Response(body, status_code=status)
-    response.raw_headers = headers
-    return response
+router = APIRouter()
+
+
+def unavailable(request: Request) -> Response:
+    retry_after = str(request.app.state.settings.retry_after_s)
+    return error(503, UNAVAILABLE, {"Retry-After": retry_after})
 
 
 @router.get("/healthz", summary="The process is alive", response_model=Health)

@@ -20,6 +20,10 @@ connection:
 the rest of a head once it has begun: a few clients sending slowly would hold
 every file descriptor.)
 
+Each refusal carries ``X-Content-Type-Options: nosniff``, as every answer of
+the app does (``api/headers.py``), and uvicorn's default headers: the date,
+and no ``Server`` (``python -m api`` turns it off).
+
 Selected by ``python -m api`` (``uvicorn.run(http=JsonHttpProtocol)``).
 """
 
@@ -31,6 +35,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from api.headers import NOSNIFF
 from api.settings import ApiSettings
 
 MAX_TARGET_BYTES = 8 * 1024
@@ -161,6 +166,7 @@ class JsonHttpProtocol(HttpToolsProtocol):
         ]
         head += [
             b"content-type: application/json\r\n",
+            b"%s: %s\r\n" % NOSNIFF,
             b"content-length: %d\r\n" % len(body),
             b"connection: close\r\n\r\n",
         ]

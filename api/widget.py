@@ -5,11 +5,18 @@
 (``API_DEMO_ORGANIZATION_ID``, ``API_DEMO_TOKEN``, ``API_DEMO_SERIES_ID``), or
 404 when none is configured. The demo token is written into the page: it must
 be one meant to be public. ``cors_origins`` reads ``API_CORS_ORIGINS`` for the
-app's ``CORSMiddleware``, so that pages on other origins can call the endpoint.
+app's CORS middleware, so that pages on other origins can call the endpoint.
+
+The demo page's Content-Security-Policy (``demo_policy``) allows its own
+origin's script and API, avatars over HTTPS, and its one inline style by
+hash: nothing inline runs. The widget styles its shadow root with a
+constructed stylesheet, which the policy does not govern; a browser without
+constructable stylesheets would show the demo unstyled.
 """
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import html
@@ -26,20 +33,9 @@ from api.responses import error
 router = APIRouter(include_in_schema=False)
 
 PLACEHOLDER = re.compile(r"\{\{([a-z_]+)\}\}")
+STYLE = re.compile(r"<style>(.*?)</style>", re.DOTALL)
 
 SCRIPT_CACHE_CONTROL = "public, max-age=300, stale-while-revalidate=86400"
-DEMO_CSP = "; ".join(
-    [
-        "default-src 'none'",
-        "script-src 'self'",
-        "connect-src 'self'",
-        "img-src https: data:",
-        "style-src 'self' 'unsafe-inline'",
-        "base-uri 'none'",
-        "form-action 'none'",
-        "frame-ancestors 'none'",
-    ]
-)
 
 
 @functools.cache
@@ -52,6 +48,35 @@ def widget_script() -> tuple[bytes, str]:
 @functools.cache
 def demo_template() -> str:
     return files("api").joinpath("static", "demo.html").read_text(encoding="utf-8")
+
+
+def source_hash(source: str) -> str:
+    """A CSP source allowing the inline element whose content is ``source``."""
+    digest = hashlib.sha256(source.encode()).digest()
+    return f"'sha256-{base64.b64encode(digest).decode()}'"
+
+
+@functools.cache
+def demo_policy() -> str:
+    """The demo page's Content-Security-Policy: the template's inline styles by hash.
+
+    Raises ``ValueError`` if a style holds a placeholder: its hash would not
+    be that of the page served."""
+    styles = STYLE.findall(demo_template())
+    if any(PLACEHOLDER.search(style) for style in styles):
+        raise ValueError("the demo page's styles must not hold placeholders")
+    return "; ".join(
+        [
+            "default-src 'none'",
+            "script-src 'self'",
+            "connect-src 'self'",
+            "img-src https:",
+            "style-src " + (" ".join(source_hash(style) for style in styles) or "'none'"),
+            "base-uri 'none'",
+            "form-action 'none'",
+            "frame-ancestors 'none'",
+        ]
+    )
 
 
 def render_demo(
@@ -90,7 +115,6 @@ async def upcoming_sessions_script(request: Request) -> Response:
     headers = {
         "Cache-Control": SCRIPT_CACHE_CONTROL,
         "ETag": etag,
-        "X-Content-Type-Options": "nosniff",
         # Loadable by pages that require CORP (Cross-Origin-Embedder-Policy).
         "Cross-Origin-Resource-Policy": "cross-origin",
     }
@@ -114,8 +138,7 @@ async def demo(request: Request) -> Response:
     )
     headers = {
         "Cache-Control": "no-store",
-        "Content-Security-Policy": DEMO_CSP,
-        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": demo_policy(),
         "Referrer-Policy": "no-referrer",
     }
     return Response(page, media_type="text/html; charset=utf-8", headers=headers)

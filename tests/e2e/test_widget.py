@@ -89,6 +89,9 @@ def full_meeting(now: datetime) -> list[dict[str, Any]]:
 
 
 PARTNER = "https://partner.example"
+CSP_OF_PAGE = (
+    "fetch(location.href).then(response => response.headers.get('content-security-policy'))"
+)
 
 
 def test_the_api_serves_the_script_the_demo_page_and_cors_for_listed_origins(
@@ -127,6 +130,12 @@ def test_the_api_serves_the_script_the_demo_page_and_cors_for_listed_origins(
     assert "authorization" in allowed.headers["access-control-allow-headers"].lower()
     refused = httpx.options(url, headers={"Origin": "https://evil.example", **preflight})
     assert "access-control-allow-origin" not in refused.headers
+    listed = httpx.get(url, headers={"Origin": PARTNER})
+    assert listed.headers["access-control-allow-origin"] == PARTNER
+
+    for response in (script, again, demo, allowed, refused, listed):
+        assert response.headers.get_list("x-content-type-options") == ["nosniff"], response
+        assert "server" not in response.headers, response
 
 
 @pytest.fixture
@@ -170,12 +179,19 @@ async def open_demo(browser: Any, system: System, **context_options: Any) -> Any
             await route.abort()
 
     await context.route("https://**/*", avatars)
+    # Init scripts run whatever the page's policy: this one records what it refuses.
+    await context.add_init_script(
+        "window.__refused = [];"
+        "document.addEventListener('securitypolicyviolation', event =>"
+        " window.__refused.push(event.violatedDirective + ' ' + event.blockedURI));"
+    )
     page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     await page.goto(f"http://127.0.0.1:{system.api_port}/demo")
     await playwright_api().expect(page.locator("upcoming-sessions article").first).to_be_visible()
     assert errors == []
+    assert await page.evaluate("window.__refused") == []
     return page
 
 
@@ -215,6 +231,14 @@ async def test_the_demo_page_shows_the_demo_organizations_sessions(
     await expect(widget.get_by_role("button", name="Previous page")).to_be_disabled()
     await expect(widget.get_by_role("button", name="Next page")).to_be_enabled()
     await expect(page.get_by_role("region", name="Upcoming sessions")).to_be_visible()
+
+    # Styled under the page's Content-Security-Policy: the page's inline style
+    # (allowed by its hash) and the widget's own stylesheet.
+    assert "'unsafe-inline'" not in (await page.evaluate(CSP_OF_PAGE))
+    background = "getComputedStyle(document.body).backgroundColor"
+    assert await page.evaluate(background) == "rgb(243, 244, 246)"
+    # A custom element is inline unless its stylesheet says otherwise (:host).
+    assert await widget.evaluate("element => getComputedStyle(element).display") == "block"
 
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=ARTIFACTS / "widget-demo.png", full_page=True)

@@ -519,7 +519,7 @@ async def test_the_app_closes_its_redis_connections_on_shutdown(
         app = create_app(ApiSettings(REDIS_URL=redis_server.url, REDIS_KEY_PREFIX=namespace))
         transport = httpx.ASGITransport(app=app)
         async with (
-            app.router.lifespan_context(app),
+            app.lifespan(),
             httpx.AsyncClient(transport=transport, base_url="http://test") as client,
         ):
             await asyncio.gather(*(Api(client).ids() for _ in range(5)))
@@ -529,7 +529,7 @@ async def test_the_app_closes_its_redis_connections_on_shutdown(
                 str(await redis.client_id())
             ]
         finally:
-            await app.state.reader.redis.connection_pool.disconnect()
+            await app.lists.reader.redis.connection_pool.disconnect()
 
 
 # -- the OpenAPI document -------------------------------------------------------------

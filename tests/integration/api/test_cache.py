@@ -17,13 +17,11 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
-from api.app import create_app
+from api.app import Api, create_app
 from api.cache import AnswerCache
-from api.hot import HotRoutes
 from api.settings import ApiSettings
 from events.times import wall_clock_ms
 from readmodel.keys import Keyspace, member
@@ -83,7 +81,7 @@ async def serving(
     clock: Callable[[], int] | None = None,
     peer: tuple[str, int] = ("127.0.0.1", 123),
     **settings: Any,
-) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+) -> AsyncIterator[tuple[Api, httpx.AsyncClient]]:
     """An app (its lifespan run) and a client of it from ``peer``; with the cache,
     once it tracks. No limit on failed authentications unless asked."""
     settings.setdefault("auth_failure_limit", 0)
@@ -97,29 +95,28 @@ async def serving(
             **settings,
         )
     )
-    hot: HotRoutes = app.state.hot
     if clock is not None:
-        hot.clock = clock
+        app.lists.clock = clock
     async with (
-        app.router.lifespan_context(app),
+        app.lifespan(),
         httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app, client=peer), base_url="http://test"
         ) as client,
     ):
-        if cache or app.state.hot.tracker is not None:
+        if cache or app.lists.tracker is not None:
             await tracking(app)
         yield app, client
 
 
-async def tracking(app: FastAPI) -> None:
-    hot: HotRoutes = app.state.hot
-    assert hot.tracker is not None
+async def tracking(app: Api) -> None:
+    tracker = app.lists.tracker
+    assert tracker is not None
     async with asyncio.timeout(10):
-        await hot.tracker.ready.wait()
+        await tracker.ready.wait()
 
 
-def cache_of(app: FastAPI) -> AnswerCache:
-    cache = app.state.hot.cache
+def cache_of(app: Api) -> AnswerCache:
+    cache = app.lists.cache
     assert isinstance(cache, AnswerCache)
     return cache
 
@@ -238,7 +235,7 @@ async def test_a_killed_tracking_connection_turns_the_cache_off_until_it_is_back
         serving(redis_url, namespace, cache=False) as (_, uncached),
     ):
         await same_answers(cached, uncached)
-        tracker = app.state.hot.tracker
+        tracker = app.lists.tracker
         for round_ in range(3):
             await redis.client_kill_filter(_id=tracker.client_id)
             # Written while the API may not have noticed the kill yet.
@@ -316,7 +313,7 @@ async def test_api_cache_switches_the_cache(
     async with serving(redis_url, namespace, cache=cache) as (app, client):
         for _ in range(2):
             assert (await client.get(PATH, headers=bearer())).status_code == 200
-        assert (app.state.hot.cache is not None) is cache
+        assert (app.lists.cache is not None) is cache
 
 
 async def test_a_write_is_seen_even_before_the_api_has_read_its_invalidation(
@@ -335,16 +332,16 @@ async def test_a_write_is_seen_even_before_the_api_has_read_its_invalidation(
         "client": ("127.0.0.1", 1),
     }
     async with serving(redis_url, namespace) as (app, _client):
-        hot: HotRoutes = app.state.hot
+        lists = app.lists
         for _ in range(2):
-            _status, _headers, body = await hot.respond(scope, str(ORG), None)
+            _status, _headers, body = await lists.respond(scope, str(ORG), None)
         assert cache_of(app).hits == 1
         with SyncRedis.from_url(redis_url) as blocking:
             for n in range(5):
                 document = b'{"id":%d}' % (1000 + n)
                 blocking.hset(keys.doc, member(1), document)  # the loop does not run meanwhile
-                status, _headers, body = await hot.respond(scope, str(ORG), None)
+                status, _headers, body = await lists.respond(scope, str(ORG), None)
                 assert (status, document in body) == (200, True)
-                status, _headers, body = await hot.respond(scope, str(ORG), None)
+                status, _headers, body = await lists.respond(scope, str(ORG), None)
                 assert (status, document in body) == (200, True)
         assert cache_of(app).hits == 6

@@ -13,10 +13,9 @@ import ipaddress
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from redis.asyncio import Redis
 
-from api.hot import HotRoutes
+from api.app import Api
 from api.ratelimit import FailureLimiter
 from events.times import wall_clock_ms
 from tests.integration.api.test_api import ORG, PATH, TOKEN, ReadModel, bearer, future_meeting
@@ -28,7 +27,7 @@ LIMITS = {"auth_failure_limit": 20, "auth_failure_window_s": 10, "auth_block_s":
 ATTACKER, NEIGHBOUR = ("203.0.113.9", 5000), ("198.51.100.7", 5000)
 
 
-def client_of(app: FastAPI, peer: tuple[str, int]) -> httpx.AsyncClient:
+def client_of(app: Api, peer: tuple[str, int]) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app, client=peer), base_url="http://test"
     )
@@ -97,9 +96,9 @@ async def test_every_api_process_agrees_on_a_block(
             assert (await on_first.get(PATH, headers=bearer("bad"))).status_code == 401
 
         # The second process (without a cache) hears of the block.
-        hot: HotRoutes = second.state.hot
-        assert hot.limiter is not None
-        await wait_for_block(hot.limiter, ATTACKER[0])
+        limiter = second.lists.limiter
+        assert limiter is not None
+        await wait_for_block(limiter, ATTACKER[0])
         assert_blocked(await on_second.get(PATH, headers=bearer()))
 
         # A process started after the block reads it at start-up.

@@ -1,11 +1,13 @@
-"""The two list endpoints as plain ASGI, in front of FastAPI.
+"""``ListEndpoints``: the ASGI app the server runs, the two lists answered in front.
 
-``GET /api/v2/organizations/{organization_id}/upcoming_meetings`` and
-``GET .../members/{member_id}/upcoming_meetings`` are answered here, without
-FastAPI's routing, dependencies and response classes; every other request
-(other paths, other methods) goes on to the FastAPI app, which also keeps the
-two routes for its OpenAPI document (``api/routes.py``). Statuses, headers
-and bodies are exactly those of ``api/responses.py``, in the same order.
+A request for a path matching a template of ``LIST_ROUTES`` (``api/routes.py``)
+is answered here, without FastAPI's routing, dependencies and response
+classes: a GET with the list, any other method with 405. Every other request
+(other paths, the lifespan) goes on to ``fallback``, the FastAPI app. The same
+route table documents the lists in the OpenAPI document (``api/openapi.py``).
+Statuses, headers and bodies are those of ``api/responses.py``, with
+``X-Content-Type-Options: nosniff`` (``api/headers.py``), from header tuples
+built in advance.
 
 Per request: the checks of docs/decisions.md in order (``api/params.py``), the
 client's block (``api/ratelimit.py``), then the answer cache (``api/cache.py``,
@@ -15,16 +17,15 @@ kept exact by ``api/tracking.py``) or one read of Redis (``readmodel/reader.py``
 from __future__ import annotations
 
 import logging
-import re
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from urllib.parse import parse_qsl
 
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.cache import AnswerCache
+from api.headers import NOSNIFF
 from api.metrics import RequestMetrics
 from api.params import bearer_token, page_number, page_size, positive_int
 from api.ratelimit import FailureLimiter
@@ -36,6 +37,7 @@ from api.responses import (
     if_none_match,
     page_body,
 )
+from api.routes import LIST_ROUTES, ListRoute
 from api.tracking import InvalidationTracker
 from events.times import wall_clock_ms
 from readmodel.errors import ReadModelUnavailable
@@ -44,14 +46,10 @@ from readmodel.reader import Denial, RedisPageReader, token_sha256
 
 logger = logging.getLogger(__name__)
 
-ORGANIZATION_ROUTE = "/api/v2/organizations/{organization_id}/upcoming_meetings"
-MEMBER_ROUTE = "/api/v2/organizations/{organization_id}/members/{member_id}/upcoming_meetings"
-_ORGANIZATION_PATH = re.compile(r"/api/v2/organizations/([^/]+)/upcoming_meetings")
-_MEMBER_PATH = re.compile(r"/api/v2/organizations/([^/]+)/members/([^/]+)/upcoming_meetings")
-
 BAD_SERIES = "Parameter meeting_series_id must be a positive integer"
 BAD_MEMBER = "Parameter member_id must be a positive integer"
 TOO_MANY = "Too Many Requests"
+NOT_ALLOWED = "Method Not Allowed"
 
 Headers = list[tuple[bytes, bytes]]
 Answer = tuple[int, Headers, bytes]
@@ -59,48 +57,52 @@ Answer = tuple[int, Headers, bytes]
 _CONTENT_TYPE = (b"content-type", JSON.encode())
 _CACHE_CONTROL = (b"cache-control", PAGE_CACHE_CONTROL.encode())
 _VARY = (b"vary", b"Authorization")
+_ALLOW = (b"allow", b"GET")
 
 
-@dataclass(frozen=True, slots=True)
-class Route:
-    """What ``api/metrics.py`` reads from ``scope["route"]``."""
-
-    path: str
-
-
-_ORGANIZATION = Route(ORGANIZATION_ROUTE)
-_MEMBER = Route(MEMBER_ROUTE)
+def route_path(scope: Scope) -> str:
+    """The path within the app: without the ``root_path`` it is mounted at, as
+    Starlette routes it."""
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path", "")
+    if not root_path or not path.startswith(root_path):
+        return path
+    rest = path[len(root_path) :]
+    return rest if rest == "" or rest.startswith("/") else path
 
 
 def error(status: int, message: str, extra: Headers | None = None) -> Answer:
-    """As ``api.responses.error``: extra headers, then length and type."""
+    """As ``api.responses.error``: extra headers, then length and type; then nosniff."""
     body = orjson.dumps({"error": message})
-    headers = [*(extra or []), (b"content-length", b"%d" % len(body)), _CONTENT_TYPE]
-    return status, headers, body
+    length = (b"content-length", b"%d" % len(body))
+    return status, [*(extra or []), length, _CONTENT_TYPE, NOSNIFF], body
 
 
 def page(body: bytes, tag: bytes, condition: str | None) -> Answer:
-    """200 with the page, or 304 Not Modified when the client already holds this body."""
+    """A page: 200, or 304 when the client holds this body (``If-None-Match``)."""
     if condition is not None and if_none_match(condition, tag.decode()):
-        return 304, [(b"etag", tag), _CACHE_CONTROL, _VARY, _CONTENT_TYPE], b""
+        return 304, [(b"etag", tag), _CACHE_CONTROL, _VARY, _CONTENT_TYPE, NOSNIFF], b""
     length = (b"content-length", b"%d" % len(body))
-    return 200, [(b"etag", tag), _CACHE_CONTROL, _VARY, length, _CONTENT_TYPE], body
+    return 200, [(b"etag", tag), _CACHE_CONTROL, _VARY, length, _CONTENT_TYPE, NOSNIFF], body
 
 
-class HotRoutes:
-    """The ASGI app of the two endpoints; ``fallback`` answers everything else."""
+class ListEndpoints:
+    """The ASGI app of the list endpoints; ``fallback`` answers everything else."""
 
-    fallback: ASGIApp  # set when the FastAPI app builds its middleware stack
     reader: RedisPageReader  # set by the lifespan, with the rest
 
     def __init__(
         self,
+        fallback: ASGIApp,
         retry_after_s: int,
         metrics: RequestMetrics | None = None,
         clock: Callable[[], int] = wall_clock_ms,
+        routes: Sequence[ListRoute] = LIST_ROUTES,
     ) -> None:
-        self.metrics = metrics  # records the two lists' requests; the fallback has its own
+        self.fallback = fallback
+        self.metrics = metrics  # records the lists' requests; the fallback has its own
         self.clock = clock
+        self.routes = tuple(routes)
         self.cache: AnswerCache | None = None
         self.tracker: InvalidationTracker | None = None
         self.limiter: FailureLimiter | None = None
@@ -120,27 +122,31 @@ class HotRoutes:
         self.limiter = limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET" and not scope.get("root_path"):
-            path = scope["path"]
-            if path.endswith("/upcoming_meetings"):
-                match = _ORGANIZATION_PATH.fullmatch(path)
+        if scope["type"] == "http":
+            path = route_path(scope) if scope.get("root_path") else scope["path"]
+            for route in self.routes:
+                match = route.pattern.fullmatch(path)
                 if match is not None:
-                    await self._serve(scope, send, _ORGANIZATION, match.group(1), None)
-                    return
-                match = _MEMBER_PATH.fullmatch(path)
-                if match is not None:
-                    await self._serve(scope, send, _MEMBER, match.group(1), match.group(2))
+                    await self._serve(scope, send, route, *match.groups())
                     return
         await self.fallback(scope, receive, send)
 
     async def _serve(
-        self, scope: Scope, send: Send, route: Route, organization: str, member_id: str | None
+        self,
+        scope: Scope,
+        send: Send,
+        route: ListRoute,
+        organization: str,
+        member_id: str | None = None,
     ) -> None:
         started = time.perf_counter()
         scope["route"] = route
         status = 500  # unless the response starts
         try:
-            status, headers, body = await self.respond(scope, organization, member_id)
+            if scope["method"] == "GET":
+                status, headers, body = await self.respond(scope, organization, member_id)
+            else:
+                status, headers, body = error(405, NOT_ALLOWED, [_ALLOW])
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
         finally:
