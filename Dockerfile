@@ -1,7 +1,7 @@
 # One image for both services:
 #   python -m api        (the default command; listens on API_PORT, 8000)
 #   python -m projector  (the Faust worker)
-# Configuration comes from the environment only; see README.md, "Configuration".
+# Configuration comes from the environment only; see docs/configuration.md.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -20,6 +20,7 @@ RUN python -c 'import tomllib; print("\n".join(tomllib.load(open("/src/pyproject
 # Then the project itself (the Lua scripts ship as package data).
 COPY README.md /src/README.md
 COPY events /src/events
+COPY readmodel /src/readmodel
 COPY projector /src/projector
 COPY api /src/api
 COPY devstack /src/devstack
