@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 from api.app import connect
 from api.server import JsonHttpProtocol
 from api.settings import ApiSettings
+from events.config import one_line
 from readmodel.connections import RedisUrlError, check_redis
 
 logger = logging.getLogger("api")
@@ -71,7 +72,7 @@ def main() -> int:
     try:
         settings = ApiSettings()
     except ValidationError as exc:
-        print(f"api: bad configuration: {exc}", file=sys.stderr)  # noqa: T201
+        print(f"api: bad configuration: {one_line(exc)}", file=sys.stderr)  # noqa: T201
         return 2
     try:
         asyncio.run(wait_for_redis(settings))

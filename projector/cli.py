@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from events.config import one_line
 from projector.commands import dlq as deadletter_cli
 from projector.commands import rebuild, status, verify
 from projector.settings import ProjectorSettings
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = ProjectorSettings()
     except ValidationError as exc:
-        print(f"projector: bad configuration: {exc}", file=sys.stderr)
+        print(f"projector: bad configuration: {one_line(exc)}", file=sys.stderr)
         return 2
     if args.command in (None, "worker"):
         return run_worker(settings)
