@@ -18,8 +18,8 @@ from redis.exceptions import RedisError
 from api.app import connect
 from api.server import JsonHttpProtocol
 from api.settings import ApiSettings
-from events.config import one_line
-from readmodel.connections import RedisUrlError, check_redis
+from events.config import ConfigError, one_line
+from readmodel.connections import check_redis
 
 logger = logging.getLogger("api")
 
@@ -32,7 +32,7 @@ async def wait_for_redis(settings: ApiSettings) -> None:
     try:
         while True:
             try:
-                await check_redis(redis, settings.redis_url)
+                await check_redis(redis, settings.redis)
                 return
             except RedisError:
                 if loop.time() >= deadline:
@@ -76,11 +76,11 @@ def main() -> int:
         return 2
     try:
         asyncio.run(wait_for_redis(settings))
-    except RedisUrlError as exc:
+    except ConfigError as exc:  # REDIS_URL, or Redis refused the TLS or credentials
         print(f"api: bad configuration: {exc}", file=sys.stderr)  # noqa: T201
         return 2
     except RedisError as exc:
-        print(f"api: Redis at {settings.redis_url} unreachable: {exc}", file=sys.stderr)  # noqa: T201
+        print(f"api: Redis at {settings.redis} unreachable: {exc}", file=sys.stderr)  # noqa: T201
         return 1
     with shared_metrics(settings.workers):
         uvicorn.run(

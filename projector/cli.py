@@ -20,14 +20,30 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from pydantic import ValidationError
+from redis.exceptions import RedisError
 
-from events.config import one_line
+from events.config import ConfigError, one_line
+from events.kafka_check import check_kafka
 from projector.commands import dlq as deadletter_cli
 from projector.commands import rebuild, status, verify
 from projector.settings import ProjectorSettings
 from projector.worker.startup import StartupError, prepare
+from readmodel.connections import check_redis, connect_redis
 
 Command = Callable[[ProjectorSettings, argparse.Namespace], Coroutine[Any, Any, int]]
+
+
+async def check_access(settings: ProjectorSettings) -> None:
+    """``ConfigError`` if Kafka or Redis refuses this process's TLS or credentials
+    (an unreachable service is each command's to wait for or report)."""
+    await check_kafka(settings.kafka)
+    redis = connect_redis(settings.redis, socket_connect_timeout=2, socket_timeout=5)
+    try:
+        await check_redis(redis, settings.redis)
+    except RedisError:
+        pass
+    finally:
+        await redis.aclose()
 
 
 def run_worker(settings: ProjectorSettings) -> int:
@@ -72,6 +88,11 @@ def main(argv: list[str] | None = None) -> int:
         settings = ProjectorSettings()
     except ValidationError as exc:
         print(f"projector: bad configuration: {one_line(exc)}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(check_access(settings))
+    except ConfigError as exc:
+        print(f"projector: bad configuration: {exc}", file=sys.stderr)
         return 2
     if args.command in (None, "worker"):
         return run_worker(settings)

@@ -12,6 +12,8 @@ from collections.abc import Iterable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from events.kafka import KafkaConnection
+
 
 async def partitions_of(consumer: AIOKafkaConsumer, topics: Iterable[str]) -> list[TopicPartition]:
     await consumer.topics()  # refreshes the cluster metadata
@@ -23,10 +25,10 @@ async def partitions_of(consumer: AIOKafkaConsumer, topics: Iterable[str]) -> li
 
 
 async def log_end_offsets(
-    bootstrap_servers: str, topics: Iterable[str], timeout_s: float = 10.0
+    kafka: KafkaConnection, topics: Iterable[str], timeout_s: float = 10.0
 ) -> dict[TopicPartition, int]:
     """Each partition's true end offset (its high watermark)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**kafka.client_options(), enable_auto_commit=False)
     await consumer.start()
     try:
         partitions = await partitions_of(consumer, topics)
@@ -50,7 +52,7 @@ async def log_end_offsets(
 
 
 async def committed_offsets(
-    bootstrap_servers: str, group_id: str, partitions: Iterable[TopicPartition]
+    kafka: KafkaConnection, group_id: str, partitions: Iterable[TopicPartition]
 ) -> dict[TopicPartition, int]:
     """The group's committed offset per partition (0 where it has none).
 
@@ -58,7 +60,7 @@ async def committed_offsets(
     admin client's OffsetFetch in a form aiokafka cannot decode).
     """
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers, group_id=group_id, enable_auto_commit=False
+        **kafka.client_options(), group_id=group_id, enable_auto_commit=False
     )
     await consumer.start()
     try:
@@ -67,17 +69,17 @@ async def committed_offsets(
         await consumer.stop()
 
 
-async def lag(bootstrap_servers: str, group_id: str, topics: Iterable[str]) -> int:
+async def lag(kafka: KafkaConnection, group_id: str, topics: Iterable[str]) -> int:
     """Records not yet committed by the group, over every partition of ``topics``."""
-    ends = await log_end_offsets(bootstrap_servers, topics)
-    committed = await committed_offsets(bootstrap_servers, group_id, ends)
+    ends = await log_end_offsets(kafka, topics)
+    committed = await committed_offsets(kafka, group_id, ends)
     return sum(max(end - committed[tp], 0) for tp, end in ends.items())
 
 
-async def group_has_committed(bootstrap_servers: str, group_id: str, topics: Iterable[str]) -> bool:
+async def group_has_committed(kafka: KafkaConnection, group_id: str, topics: Iterable[str]) -> bool:
     """Whether the group has committed an offset on any partition of ``topics``."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers, group_id=group_id, enable_auto_commit=False
+        **kafka.client_options(), group_id=group_id, enable_auto_commit=False
     )
     await consumer.start()
     try:

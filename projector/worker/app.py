@@ -62,7 +62,7 @@ class Resources:
         """Connect; safe to call again after a failure."""
         settings = self.settings
         if self._redis is None:
-            self._redis = connect_redis(settings.redis_url)
+            self._redis = connect_redis(settings.redis)
         self.generations = Generations(
             self._redis,
             settings.key_prefix,
@@ -71,9 +71,7 @@ class Resources:
             self.rebuilder.trigger,
         )
         if self._producer is None:
-            producer = AIOKafkaProducer(
-                bootstrap_servers=settings.kafka_bootstrap_servers, acks="all"
-            )
+            producer = AIOKafkaProducer(**settings.kafka.client_options(), acks="all")
             try:
                 await producer.start()
             except BaseException:
@@ -88,7 +86,7 @@ class Resources:
     async def _group_is_fresh(self) -> bool:
         settings = self.settings
         return not await group_has_committed(
-            settings.kafka_bootstrap_servers, settings.group_id, settings.topics.names()
+            settings.kafka, settings.group_id, settings.topics.names()
         )
 
     async def ready(self) -> None:
@@ -267,6 +265,7 @@ def faust_app(settings: ProjectorSettings) -> faust.App:
     app = faust.App(
         settings.group_id,
         broker=brokers,
+        broker_credentials=settings.kafka.security.broker_credentials(),
         store="memory://",
         key_serializer="raw",
         value_serializer="raw",
@@ -343,7 +342,7 @@ def create_app(settings: ProjectorSettings) -> faust.App:
             assigned = [(tp.topic, tp.partition) for tp in app.consumer.assignment()]
             async with asyncio.timeout(max(settings.lag_interval_s, 10.0)):
                 health.lag = await measure_lag(
-                    settings.kafka_bootstrap_servers,
+                    settings.kafka,
                     settings.group_id,
                     names,
                     [tp for tp in assigned if tp[0] in names],

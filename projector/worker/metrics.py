@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
+from events.kafka import KafkaConnection
 from events.models import EVENT_TYPES
 from projector.kafka.offsets import committed_offsets, log_end_offsets
 from projector.kafka.records import Record
@@ -96,12 +97,12 @@ def lag_of(
 
 
 async def measure_lag(
-    bootstrap_servers: str, group_id: str, topics: Sequence[str], assigned: Iterable[Partition]
+    kafka: KafkaConnection, group_id: str, topics: Sequence[str], assigned: Iterable[Partition]
 ) -> int:
     """Measure the lag of the assigned partitions, set the gauges; the total."""
     assigned = set(assigned)
-    ends = await log_end_offsets(bootstrap_servers, topics)
-    committed = await committed_offsets(bootstrap_servers, group_id, ends)
+    ends = await log_end_offsets(kafka, topics)
+    committed = await committed_offsets(kafka, group_id, ends)
     lags = lag_of(
         {(tp.topic, tp.partition): end for tp, end in ends.items()},
         {(tp.topic, tp.partition): offset for tp, offset in committed.items()},

@@ -2,6 +2,7 @@
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from events.kafka import KafkaConnection
 from projector.kafka.offsets import committed_offsets, lag, log_end_offsets
 from projector.kafka.topics import ensure_topics
 
@@ -25,11 +26,13 @@ async def test_end_offsets_reach_the_last_record_of_batched_partitions(
     kafka_bootstrap_servers: str, namespace: str
 ) -> None:
     topic = f"{namespace}.offsets"
-    await ensure_topics(kafka_bootstrap_servers, [topic], partitions=3, replication_factor=1)
+    await ensure_topics(
+        KafkaConnection(kafka_bootstrap_servers), [topic], partitions=3, replication_factor=1
+    )
     await publish_batches(kafka_bootstrap_servers, topic, partition=0, batches=10, size=5)
     await publish_batches(kafka_bootstrap_servers, topic, partition=1, batches=1, size=1)
 
-    ends = await log_end_offsets(kafka_bootstrap_servers, [topic])
+    ends = await log_end_offsets(KafkaConnection(kafka_bootstrap_servers), [topic])
 
     assert ends == {
         TopicPartition(topic, 0): 50,
@@ -42,10 +45,12 @@ async def test_lag_counts_every_record_not_committed(
     kafka_bootstrap_servers: str, namespace: str
 ) -> None:
     topic = f"{namespace}.lag"
-    await ensure_topics(kafka_bootstrap_servers, [topic], partitions=1, replication_factor=1)
+    await ensure_topics(
+        KafkaConnection(kafka_bootstrap_servers), [topic], partitions=1, replication_factor=1
+    )
     await publish_batches(kafka_bootstrap_servers, topic, partition=0, batches=4, size=10)
     group = f"{namespace}-group"
-    assert await lag(kafka_bootstrap_servers, group, [topic]) == 40
+    assert await lag(KafkaConnection(kafka_bootstrap_servers), group, [topic]) == 40
 
     consumer = AIOKafkaConsumer(
         topic,
@@ -65,5 +70,7 @@ async def test_lag_counts_every_record_not_committed(
     finally:
         await consumer.stop()
 
-    assert await committed_offsets(kafka_bootstrap_servers, group, [tp]) == {tp: 25}
-    assert await lag(kafka_bootstrap_servers, group, [topic]) == 15
+    assert await committed_offsets(KafkaConnection(kafka_bootstrap_servers), group, [tp]) == {
+        tp: 25
+    }
+    assert await lag(KafkaConnection(kafka_bootstrap_servers), group, [topic]) == 15
