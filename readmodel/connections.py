@@ -395,15 +395,16 @@ async def check_redis(redis: RedisClient, endpoint: RedisEndpoint | str) -> None
 def refusal_reason(exc: BaseException, endpoint: RedisEndpoint) -> str | None:
     """Why Redis refused this client, naming the variable to fix; None if it did not
     (unreachable, or busy: worth waiting for)."""
-    user = endpoint.credentials()[0] or "default"
+    user, password = endpoint.credentials()
+    user = user or "default"
     message = str(exc)
+    if "NOAUTH" in message or (isinstance(exc, AuthenticationError) and password is None):
+        return f"REDIS_USERNAME / REDIS_PASSWORD: Redis at {endpoint} wants a user and password"
     if isinstance(exc, AuthenticationError) or "WRONGPASS" in message:
         return (
             f"REDIS_USERNAME / REDIS_PASSWORD: Redis at {endpoint} refused user {user!r} "
             "and its password"
         )
-    if "NOAUTH" in message:
-        return f"REDIS_PASSWORD: Redis at {endpoint} wants a password"
     if isinstance(exc, ResponseError) and message.startswith("NOPERM"):
         return f"REDIS_USERNAME: user {user!r} may not run what this service needs: {message}"
     cause: BaseException | None = exc
