@@ -429,4 +429,12 @@ def refusal_reason(exc: BaseException, endpoint: RedisEndpoint) -> str | None:
         return (
             f"REDIS_SSL_CERT_FILE / REDIS_SSL_CA_FILE: TLS with Redis at {endpoint} failed: {text}"
         )
+    ended = "reset" in message.lower() or "closed" in message.lower()
+    if endpoint.tls and endpoint.cert_file is None and ended:
+        # Under TLS 1.3 a server that wants a client certificate says so after
+        # the handshake: the client may see only the connection end.
+        return (
+            f"REDIS_SSL_CERT_FILE: Redis at {endpoint} ended the TLS connection: "
+            "does it want a client certificate?"
+        )
     return None

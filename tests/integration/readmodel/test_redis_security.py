@@ -105,6 +105,11 @@ async def test_each_user_writes_only_where_its_role_may(as_user: dict[str, Redis
     ):
         with pytest.raises(NoPermissionError):
             await write
+    # EVALSHA is allowed on the read model's keys (the read scripts), but
+    # whatever a script runs is checked against the user's rights.
+    forge = await api.script_load("return redis.call('SET', KEYS[1], 'forged')")
+    with pytest.raises(ResponseError, match="can't run this command"):
+        await api.evalsha(forge, 1, "um:{control}:current")
     assert await api.get("um:{control}:current") == b"g1"
 
     # The projector and the operator write under their prefix, nowhere else.
