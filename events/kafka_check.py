@@ -45,14 +45,17 @@ async def _check_broker(security: KafkaSecurity, host: str, port: int, timeout_s
     context = security.ssl_context()
     try:
         async with asyncio.timeout(timeout_s):
+            # aiokafka's connection asks for the API versions as it opens.
             conn = await _connect(host, port, timeout_s, ssl_context=context)
     except ssl.SSLError as exc:
         raise ConfigError(_tls_reason(exc, where, protocol)) from None
     except TimeoutError:
+        question = "does it serve TLS there?" if context else "does it want TLS?"
         raise ConfigError(
-            f"{protocol}: no TLS handshake from the broker at {where} within {timeout_s:g}s: "
-            "does it serve TLS there?"
+            f"{protocol}: no answer from the broker at {where} within {timeout_s:g}s: {question}"
         ) from None
+    except (KafkaError, OSError) as exc:
+        raise ConfigError(_first_request_reason(exc, where, protocol)) from None
     try:
         if security.uses_sasl:
             await _check_mechanism(conn, security.sasl_mechanism, where, timeout_s)
@@ -74,19 +77,24 @@ async def _connect(host: str, port: int, timeout_s: float, **options: Any) -> AI
 
 
 async def _first_request(conn: AIOKafkaConnection, where: str, protocol: str, t: float) -> None:
+    """A metadata request: a broker that wants SASL ends the connection there."""
     try:
         async with asyncio.timeout(t):
             await conn.send(MetadataRequest([]))
     except (KafkaError, OSError, TimeoutError) as exc:
-        wants = "SASL (KAFKA_SECURITY_PROTOCOL=SASL_*)"
-        if "SSL" in protocol:
-            wants += " or a client certificate (KAFKA_SSL_CERT_FILE)"
-        else:
-            wants += " or TLS (KAFKA_SECURITY_PROTOCOL=SSL)"
-        raise ConfigError(
-            f"{protocol}: the broker at {where} ended the connection at the first request "
-            f"({type(exc).__name__}): does it want {wants}?"
-        ) from None
+        raise ConfigError(_first_request_reason(exc, where, protocol)) from None
+
+
+def _first_request_reason(exc: BaseException, where: str, protocol: str) -> str:
+    wants = "SASL (KAFKA_SECURITY_PROTOCOL=SASL_*)"
+    if "SSL" in protocol:
+        wants += " or a client certificate (KAFKA_SSL_CERT_FILE)"
+    else:
+        wants += " or TLS (KAFKA_SECURITY_PROTOCOL=SSL)"
+    return (
+        f"{protocol}: the broker at {where} ended the connection at the first request "
+        f"({type(exc).__name__}): does it want {wants}?"
+    )
 
 
 async def _check_mechanism(conn: AIOKafkaConnection, mechanism: str, where: str, t: float) -> None:
