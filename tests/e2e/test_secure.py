@@ -266,7 +266,9 @@ def test_a_misconfiguration_ends_the_process_with_one_line_naming_the_variable(
     assert status not in (0, None), stderr
     assert took < STARTUP_BOUND_S, f"{took:.1f}s: {stderr}"
     assert "Traceback" not in stderr, stderr
-    last = stderr.strip().splitlines()[-1]
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    last = lines[0]
     prog = {"projector": "projector", "api": "api", "events": ""}[command[0]]
     assert last.startswith(f"{prog}: bad configuration: " if prog else "bad configuration: "), (
         stderr
