@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import ssl
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,14 @@ class ConfigError(ValueError):
 def optional_variable(variable: str) -> Any:
     """A settings field read from the variable named exactly so; None when unset."""
     return Field(None, validation_alias=AliasChoices(variable))
+
+
+def refuse_if_set(settings: Iterable[tuple[str, object]], reason: str) -> None:
+    """``ConfigError`` for the first of ``(variable, value)`` that is set: it would be
+    ignored (``reason`` says why)."""
+    for name, value in settings:
+        if value is not None:
+            raise ConfigError(f"{name} is set but {reason}")
 
 
 def read_file_setting(name: str, path: str | Path) -> str:

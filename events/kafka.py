@@ -36,6 +36,7 @@ from events.config import (
     load_ca,
     load_client_certificate,
     optional_variable,
+    refuse_if_set,
     secret_setting,
 )
 
@@ -72,27 +73,24 @@ class KafkaSecurity:
                     f"KAFKA_SASL_PASSWORD (or KAFKA_SASL_PASSWORD_FILE): required with {protocol}"
                 )
         else:
-            for name, value in (
-                ("KAFKA_SASL_MECHANISM", self.mechanism),
-                ("KAFKA_SASL_USERNAME", self.username),
-                ("KAFKA_SASL_PASSWORD", self.password),
-            ):
-                if value is not None:
-                    raise ConfigError(
-                        f"{name} is set but {protocol} uses no SASL: "
-                        "set KAFKA_SECURITY_PROTOCOL=SASL_SSL (or SASL_PLAINTEXT)"
-                    )
+            refuse_if_set(
+                [
+                    ("KAFKA_SASL_MECHANISM", self.mechanism),
+                    ("KAFKA_SASL_USERNAME", self.username),
+                    ("KAFKA_SASL_PASSWORD", self.password),
+                ],
+                f"{protocol} uses no SASL: "
+                "set KAFKA_SECURITY_PROTOCOL=SASL_SSL (or SASL_PLAINTEXT)",
+            )
         if not self.uses_tls:
-            for name, value in (
-                ("KAFKA_SSL_CA_FILE", self.ca_file),
-                ("KAFKA_SSL_CERT_FILE", self.cert_file),
-                ("KAFKA_SSL_KEY_FILE", self.key_file),
-            ):
-                if value is not None:
-                    raise ConfigError(
-                        f"{name} is set but {protocol} uses no TLS: "
-                        "set KAFKA_SECURITY_PROTOCOL=SSL (or SASL_SSL)"
-                    )
+            refuse_if_set(
+                [
+                    ("KAFKA_SSL_CA_FILE", self.ca_file),
+                    ("KAFKA_SSL_CERT_FILE", self.cert_file),
+                    ("KAFKA_SSL_KEY_FILE", self.key_file),
+                ],
+                f"{protocol} uses no TLS: set KAFKA_SECURITY_PROTOCOL=SSL (or SASL_SSL)",
+            )
         if self.key_file is not None and self.cert_file is None:
             raise ConfigError("KAFKA_SSL_KEY_FILE is set without KAFKA_SSL_CERT_FILE")
         self.ssl_context()  # every file readable, PEM, the key matching its certificate

@@ -45,7 +45,7 @@ from redis.asyncio.connection import SSLConnection, parse_url
 from redis.exceptions import AuthenticationError, MaxConnectionsError, RedisError, ResponseError
 from redis.typing import EncodableT, KeyT
 
-from events.config import ConfigError, load_ca, load_client_certificate
+from events.config import ConfigError, load_ca, load_client_certificate, refuse_if_set
 from readmodel.resp import LeanRedis
 
 RedisClient = Redis | RedisCluster
@@ -194,16 +194,14 @@ class RedisEndpoint:
         if self.password is not None and options.get("password") is not None:
             raise ConfigError("REDIS_PASSWORD and a password in REDIS_URL are both set: set one")
         if not self.tls:
-            for name, value in (
-                ("REDIS_SSL_CA_FILE", self.ca_file),
-                ("REDIS_SSL_CERT_FILE", self.cert_file),
-                ("REDIS_SSL_KEY_FILE", self.key_file),
-            ):
-                if value is not None:
-                    raise ConfigError(
-                        f"{name} is set but REDIS_URL is not TLS: use rediss:// "
-                        "(or rediss+cluster://)"
-                    )
+            refuse_if_set(
+                [
+                    ("REDIS_SSL_CA_FILE", self.ca_file),
+                    ("REDIS_SSL_CERT_FILE", self.cert_file),
+                    ("REDIS_SSL_KEY_FILE", self.key_file),
+                ],
+                "REDIS_URL is not TLS: use rediss:// (or rediss+cluster://)",
+            )
         if self.key_file is not None and self.cert_file is None:
             raise ConfigError("REDIS_SSL_KEY_FILE is set without REDIS_SSL_CERT_FILE")
         self.ssl_context()  # every file readable, PEM, the key matching its certificate
