@@ -154,6 +154,14 @@ def test_the_whole_system_over_tls_with_least_privilege_users(stack: Stack, tmp_
         assert status == 0, report
         metrics = system.get("/metrics").text
 
+        # The operator's commands over TLS, as the operator user.
+        operator = {**system.environment, **stack.redis_env("operator")}
+        for command in (["dlq", "list"], ["verify"], ["rebuild"]):
+            status, output, _ = run("projector", *command, env=operator)
+            assert status == 0, output
+            report += output
+        assert system.upcoming(5, TOKEN)["meetings"] == expected  # from the rebuilt generation
+
         refused_outside_rights(stack)
     finally:
         system.stop()
