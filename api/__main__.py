@@ -18,9 +18,10 @@ from redis.exceptions import RedisError
 from api.app import connect
 from api.server import JsonHttpProtocol
 from api.settings import ApiSettings
+from events.config import ConfigError, one_line
 from events.logs import LogFormatError, configure_logging, redact
 from events.retry import retry
-from readmodel.connections import RedisUrlError, check_redis
+from readmodel.connections import check_redis
 
 logger = logging.getLogger("api")
 
@@ -30,8 +31,8 @@ async def wait_for_redis(settings: ApiSettings) -> None:
     redis = connect(settings)
     try:
         await retry(
-            lambda: check_redis(redis, settings.redis_url),
-            f"Redis at {settings.redis_url}",
+            lambda: check_redis(redis, settings.redis),
+            f"Redis at {settings.redis}",
             errors=(RedisError,),
             timeout_s=settings.startup_timeout_s,
             max_delay_s=0.5,
@@ -70,15 +71,15 @@ def main() -> int:
     try:
         settings = ApiSettings()
     except ValidationError as exc:
-        print(f"api: bad configuration: {redact(str(exc))}", file=sys.stderr)  # noqa: T201
+        print(f"api: bad configuration: {one_line(exc)}", file=sys.stderr)  # noqa: T201
         return 2
     try:
         asyncio.run(wait_for_redis(settings))
-    except RedisUrlError as exc:
+    except ConfigError as exc:  # REDIS_URL, or Redis refused the TLS or credentials
         print(f"api: bad configuration: {redact(str(exc))}", file=sys.stderr)  # noqa: T201
         return 2
     except RedisError as exc:
-        reason = redact(f"Redis at {settings.redis_url} unreachable: {exc}")
+        reason = redact(f"Redis at {settings.redis} unreachable: {exc}")
         print(f"api: {reason}", file=sys.stderr)  # noqa: T201
         return 1
     with shared_metrics(settings.workers):

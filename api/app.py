@@ -51,7 +51,7 @@ def connect(settings: ApiSettings) -> RedisClient:
     """A client of the Redis node or cluster ``REDIS_URL`` names; a call waits for
     a free connection (per node), then errors."""
     return connect_redis(
-        settings.redis_url,
+        settings.redis,
         max_connections=settings.redis_max_connections,
         timeout=settings.redis_timeout_s,
         socket_timeout=settings.redis_timeout_s,
@@ -106,7 +106,7 @@ def tracker_of(
         handlers[channel](channel, payload)
 
     return InvalidationTracker(
-        settings.redis_url,
+        settings.redis,
         settings.key_prefix,
         cache,
         settings.redis_timeout_s,
@@ -143,7 +143,7 @@ def create_app(settings: ApiSettings | None = None) -> Api:
         # One pipelined connection for the page scripts (single node only).
         fast = None
         if isinstance(redis, Redis):
-            fast = PipelinedConnection(settings.redis_url, settings.redis_timeout_s)
+            fast = PipelinedConnection(settings.redis, settings.redis_timeout_s)
         reader = RedisPageReader(redis, settings.key_prefix, fast)
         app.state.reader = reader
         limiter = limiter_of(settings, redis)

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from readmodel.connections import RedisUrl
+from readmodel.settings import RedisSettings
 
 
-class ApiSettings(BaseSettings):
+class ApiSettings(RedisSettings):
+    """Redis's shared variables (``settings.redis``), and these."""
+
     model_config = SettingsConfigDict(env_prefix="API_", extra="ignore", frozen=True)
 
     host: str = Field("0.0.0.0", description="address the API listens on")
     port: int = Field(8000, ge=1, le=65535, description="port the API listens on")
+    # The shared two, also read under the API's own older names.
     redis_url: RedisUrl = Field(
         "redis://localhost:6379/0",
         validation_alias=AliasChoices("REDIS_URL", "API_REDIS_URL"),

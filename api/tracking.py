@@ -39,6 +39,7 @@ from typing import Any
 import hiredis
 
 from api.cache import AnswerCache
+from readmodel.connections import RedisEndpoint
 from readmodel.keys import current_generation_key
 from readmodel.pipelined import encode, open_connection, read_reply
 
@@ -68,7 +69,7 @@ def organization_of(key: bytes) -> int | None:
 class InvalidationTracker:
     def __init__(
         self,
-        url: str,
+        url: RedisEndpoint | str,
         prefix: str,
         cache: AnswerCache | None,
         timeout_s: float,

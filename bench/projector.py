@@ -73,6 +73,7 @@ from devstack.kafka import TansuBroker
 from devstack.process import ChildProcess
 from devstack.redis import RedisServer, find_redis_server
 from events.errors import InvalidEvent
+from events.kafka import KafkaConnection
 from events.times import wall_clock_ms
 from events.topics import Topics
 from projector.kafka.offsets import committed_offsets, log_end_offsets
@@ -155,7 +156,9 @@ class Bench:
 
 
 async def create_topics(bootstrap: str, topics: Topics) -> None:
-    await ensure_topics(bootstrap, [*topics.names(), *topics.dead_letters()], PARTITIONS, 1)
+    await ensure_topics(
+        KafkaConnection(bootstrap), [*topics.names(), *topics.dead_letters()], PARTITIONS, 1
+    )
 
 
 async def publish(bootstrap: str, records: Sequence[Published]) -> None:
@@ -182,7 +185,7 @@ async def prepare_history(bench: Bench, namespace: str, events: int) -> int:
     made = time.monotonic()
     await create_topics(bench.broker.bootstrap_servers, topics)
     await publish(bench.broker.bootstrap_servers, records)
-    ends = await log_end_offsets(bench.broker.bootstrap_servers, topics.names())
+    ends = await log_end_offsets(KafkaConnection(bench.broker.bootstrap_servers), topics.names())
     kinds = Counter(
         value.split(b'"event_type":"', 1)[1].split(b'"', 1)[0] for _, _, value in records
     )
@@ -205,13 +208,17 @@ async def prepare_history(bench: Bench, namespace: str, events: int) -> int:
 async def decode_floor(bench: Bench, namespace: str, name: str, batch_size: int) -> Rate:
     """A plain aiokafka consumer (the rebuild's reader) that only decodes."""
     bootstrap = bench.broker.bootstrap_servers
-    targets = await log_end_offsets(bootstrap, Topics.with_prefix(f"{namespace}.").names())
+    targets = await log_end_offsets(
+        KafkaConnection(bootstrap), Topics.with_prefix(f"{namespace}.").names()
+    )
     own = os.getpid()
     cpu = {kind: cpu_seconds(pid) for kind, pid in bench.pids().items()}
     cpu_self = time.process_time()
     began = time.perf_counter()
     count = 0
-    async for records, _positions in read_records(bootstrap, targets, {}, batch_size):
+    async for records, _positions in read_records(
+        KafkaConnection(bootstrap), targets, {}, batch_size
+    ):
         for record in records:
             with contextlib.suppress(InvalidEvent):
                 event_of(record)
@@ -224,7 +231,7 @@ async def decode_floor(bench: Bench, namespace: str, name: str, batch_size: int)
 
 
 async def committed_total(bootstrap: str, group: str, partitions: list[TopicPartition]) -> int:
-    return sum((await committed_offsets(bootstrap, group, partitions)).values())
+    return sum((await committed_offsets(KafkaConnection(bootstrap), group, partitions)).values())
 
 
 async def run_group(
@@ -238,7 +245,7 @@ async def run_group(
     """Start ``workers`` processes of ``module`` on a fresh group; measure until done."""
     bootstrap = bench.broker.bootstrap_servers
     topics = Topics.with_prefix(f"{namespace}.")
-    targets = await log_end_offsets(bootstrap, topics.names())
+    targets = await log_end_offsets(KafkaConnection(bootstrap), topics.names())
     partitions, total = list(targets), sum(targets.values())
     group = f"{namespace}-{name.replace(' ', '-')}"
     processes = [
@@ -468,7 +475,7 @@ async def freshness_with(bench: Bench, wait_ms: int) -> None:
         cwd=ROOT,
     ) as projector:
         try:
-            targets = await log_end_offsets(bootstrap, topics.names())
+            targets = await log_end_offsets(KafkaConnection(bootstrap), topics.names())
             deadline = time.monotonic() + args.timeout
             while await committed_total(bootstrap, group, list(targets)) < sum(targets.values()):
                 if not projector.is_running() or time.monotonic() > deadline:

@@ -28,6 +28,7 @@ from devstack.kafka import TansuBroker
 from devstack.ports import free_port
 from devstack.process import ChildProcess
 from devstack.redis import RedisServer
+from events.kafka import KafkaConnection
 from events.models import decode_event
 from events.publisher import KafkaEventPublisher
 from events.times import wall_clock_ms
@@ -49,7 +50,7 @@ async def publish(bootstrap: str, history: list[dict[str, object]]) -> None:
 
 
 async def wait_caught_up(bootstrap: str) -> None:
-    while await lag(bootstrap, GROUP, Topics().names()) > 0:
+    while await lag(KafkaConnection(bootstrap), GROUP, Topics().names()) > 0:
         await asyncio.sleep(0.5)
 
 

@@ -6,27 +6,34 @@
 
 ``publish`` publishes nothing unless every line is a valid event; it reports
 each invalid line with its reason. It reads KAFKA_BOOTSTRAP_SERVERS and
-KAFKA_TOPIC_PREFIX from the environment unless given as options.
+KAFKA_TOPIC_PREFIX from the environment unless given as options, and TLS and
+SASL from the KAFKA_* variables of events/kafka.py (docs/connecting.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import sys
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from events.asyncapi import write_asyncapi
+from events.config import ConfigError, one_line
 from events.errors import PublishError
 from events.jsonlines import read_events
+from events.kafka import KafkaConnection, KafkaSettings
+from events.kafka_check import check_kafka
 from events.logs import LogFormatError, configure_logging
 from events.publisher import KafkaEventPublisher
 from events.schema import write_schemas
 from events.topics import Topics
 
 
-def publish(path: Path, bootstrap_servers: str, topic_prefix: str) -> int:
+def publish(path: Path, kafka: KafkaConnection, topic_prefix: str) -> int:
     with path.open(encoding="utf-8") as lines:
         events, bad = read_events(lines)
     for line in bad:
@@ -36,16 +43,20 @@ def publish(path: Path, bootstrap_servers: str, topic_prefix: str) -> int:
         return 1
 
     async def send() -> None:
+        await check_kafka(kafka)
         topics = Topics.with_prefix(topic_prefix)
-        async with KafkaEventPublisher(bootstrap_servers, topics) as publisher:
+        async with KafkaEventPublisher(kafka, topics) as publisher:
             await publisher.publish_many(events)
 
     try:
         asyncio.run(send())
+    except ConfigError as exc:
+        print(f"bad configuration: {exc}", file=sys.stderr)
+        return 2
     except PublishError as exc:
         print(f"publish failed: {exc}", file=sys.stderr)
         return 1
-    print(f"published {len(events)} event(s) to {bootstrap_servers}")
+    print(f"published {len(events)} event(s) to {kafka}")
     return 0
 
 
@@ -81,7 +92,13 @@ def main(argv: list[str] | None = None) -> int:
         write_schemas(args.file.parent / "schemas")
         print(write_asyncapi(args.file))
     elif args.command == "publish":
-        return publish(args.file, args.bootstrap_servers, args.topic_prefix)
+        try:
+            kafka = KafkaSettings().kafka
+        except ValidationError as exc:
+            print(f"bad configuration: {one_line(exc)}", file=sys.stderr)
+            return 2
+        kafka = dataclasses.replace(kafka, bootstrap_servers=args.bootstrap_servers)
+        return publish(args.file, kafka, args.topic_prefix)
     return 0
 
 

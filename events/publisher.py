@@ -3,6 +3,9 @@
     async with KafkaEventPublisher("kafka:9092") as publisher:
         await publisher.publish(event)
 
+A bare ``host:port[,...]`` connects in plaintext; ``KafkaSettings().kafka``
+reads TLS and SASL from the ``KAFKA_*`` variables (events/kafka.py).
+
 Each event is validated (it is a model of the contract), sent to its topic
 with its contract key, and confirmed by all in-sync replicas (``acks=all``).
 """
@@ -18,6 +21,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from events.errors import PublishError
+from events.kafka import KafkaConnection
 from events.models import Event
 from events.topics import Topics, event_key
 
@@ -25,10 +29,12 @@ logger = logging.getLogger(__name__)
 
 
 class KafkaEventPublisher:
-    def __init__(self, bootstrap_servers: str, topics: Topics | None = None) -> None:
+    def __init__(self, kafka: KafkaConnection | str, topics: Topics | None = None) -> None:
         self.topics = topics or Topics()
+        if isinstance(kafka, str):
+            kafka = KafkaConnection(kafka)
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap_servers,
+            **kafka.client_options(),
             acks="all",
             linger_ms=5,
             max_batch_size=1_048_576,

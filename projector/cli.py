@@ -19,14 +19,31 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from pydantic import ValidationError
+from redis.exceptions import RedisError
 
+from events.config import ConfigError, one_line
+from events.kafka_check import check_kafka
 from events.logs import LogFormatError, configure_logging, redact
 from projector.commands import dlq as deadletter_cli
 from projector.commands import rebuild, status, verify
 from projector.settings import ProjectorSettings
 from projector.worker.startup import StartupError, prepare
+from readmodel.connections import check_redis, connect_redis
 
 Command = Callable[[ProjectorSettings, argparse.Namespace], Coroutine[Any, Any, int]]
+
+
+async def check_access(settings: ProjectorSettings) -> None:
+    """``ConfigError`` if Kafka or Redis refuses this process's TLS or credentials
+    (an unreachable service is each command's to wait for or report)."""
+    await check_kafka(settings.kafka)
+    redis = connect_redis(settings.redis, socket_connect_timeout=2, socket_timeout=5)
+    try:
+        await check_redis(redis, settings.redis)
+    except RedisError:
+        pass
+    finally:
+        await redis.aclose()
 
 
 def run_worker(settings: ProjectorSettings) -> int:
@@ -72,6 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = ProjectorSettings()
     except ValidationError as exc:
+        print(f"projector: bad configuration: {one_line(exc)}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(check_access(settings))
+    except ConfigError as exc:
         print(f"projector: bad configuration: {redact(str(exc))}", file=sys.stderr)
         return 2
     if args.command in (None, "worker"):

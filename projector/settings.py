@@ -6,33 +6,19 @@ import os
 import tempfile
 
 from pydantic import AliasChoices, Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
+from events.kafka import KafkaSettings
 from events.topics import Topics
-from readmodel.connections import RedisUrl
+from readmodel.settings import RedisSettings
 from readmodel.writer import DAY_MS, Retention
 
 
-class ProjectorSettings(BaseSettings):
+class ProjectorSettings(KafkaSettings, RedisSettings):
+    """Kafka's and Redis's shared variables (``settings.kafka``, ``settings.redis``), and these."""
+
     model_config = SettingsConfigDict(env_prefix="PROJECTOR_", extra="ignore", frozen=True)
 
-    kafka_bootstrap_servers: str = Field(
-        "localhost:9092",
-        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS"),
-        description="comma-separated host:port list of Kafka brokers",
-    )
-    redis_url: RedisUrl = Field(
-        "redis://localhost:6379/0",
-        validation_alias=AliasChoices("REDIS_URL"),
-        description="the read model's Redis: redis://host:port/db for one node, "
-        "redis+cluster://host:port[,host:port...] for a Redis Cluster (rediss:// for TLS)",
-    )
-    key_prefix: str = Field(
-        "um",
-        min_length=1,
-        validation_alias=AliasChoices("REDIS_KEY_PREFIX"),
-        description="root of every Redis key; the API must use the same",
-    )
     topic_prefix: str = Field(
         "",
         validation_alias=AliasChoices("KAFKA_TOPIC_PREFIX"),

@@ -16,6 +16,13 @@ to every node. A cluster has database 0 only. A single node gets an asyncio
 up to ``timeout``); a cluster gets a ``RedisCluster`` whose commands wait the
 same way for one of ``max_connections`` slots, so that neither raises at its
 cap under a burst (redis-py's cluster raises ``MaxConnectionsError`` there).
+
+``RedisEndpoint`` adds what does not belong in a URL: the user and password
+from ``REDIS_USERNAME`` / ``REDIS_PASSWORD`` (or ``_FILE``), and the CA, client
+certificate and key files of TLS (docs/connecting.md). Every client takes it,
+redis-py's and the raw connections of ``readmodel.pipelined`` alike;
+``check_redis`` turns a refusal of either into a ``ConfigError`` naming the
+variable to fix. ``redact_url`` is a URL as it may be logged: without its password.
 """
 
 from __future__ import annotations
@@ -23,19 +30,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import re
+import ssl
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 from urllib.parse import unquote
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, SecretStr
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import ClusterNode, ClusterPipeline, RedisCluster
 from redis.asyncio.connection import SSLConnection, parse_url
-from redis.exceptions import MaxConnectionsError
+from redis.exceptions import AuthenticationError, MaxConnectionsError, RedisError, ResponseError
 from redis.typing import EncodableT, KeyT
 
+from events.config import ConfigError, load_ca, load_client_certificate, refuse_if_set
 from readmodel.resp import LeanRedis
 
 RedisClient = Redis | RedisCluster
@@ -47,7 +57,7 @@ CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 DEFAULT_PORT = 6379
 
 
-class RedisUrlError(ValueError):
+class RedisUrlError(ConfigError):
     """``REDIS_URL`` is not a form this project understands."""
 
 
@@ -143,15 +153,123 @@ def validate_redis_url(url: str) -> str:
 RedisUrl = Annotated[str, AfterValidator(validate_redis_url)]
 """A settings field: a bad ``REDIS_URL`` stops a service at start-up, saying why."""
 
+_URL_PASSWORD = re.compile(r"((?:^|[?&])password=)[^&]*", re.IGNORECASE)
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password in it replaced by ``***``: the form to log."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    netloc, _, tail = _split_netloc(rest)
+    userinfo, at, hosts = netloc.rpartition("@")
+    user, colon, _ = userinfo.partition(":")
+    hidden = f"{user}:***" if colon else userinfo
+    path, question, query = tail.partition("?")
+    query = _URL_PASSWORD.sub(r"\1***", query)
+    return f"{scheme}://{hidden}{at}{hosts}{path}{question}{query}"
+
+
+@dataclass(frozen=True)
+class RedisEndpoint:
+    """A Redis (node or cluster) and how to reach it; made from the shared settings.
+
+    ``username`` and ``password`` are used instead of the URL's (giving both
+    is an error); the files are PEM, for ``rediss://`` only. Checked when made:
+    ``ConfigError`` naming the variable to fix.
+    """
+
+    url: str
+    username: str | None = None
+    password: SecretStr | None = field(default=None, repr=False)
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+
+    def __post_init__(self) -> None:
+        validate_redis_url(self.url)
+        options = self._url_options()
+        if self.username is not None and options.get("username"):
+            raise ConfigError("REDIS_USERNAME and a user in REDIS_URL are both set: set one")
+        if self.password is not None and options.get("password") is not None:
+            raise ConfigError("REDIS_PASSWORD and a password in REDIS_URL are both set: set one")
+        if not self.tls:
+            refuse_if_set(
+                [
+                    ("REDIS_SSL_CA_FILE", self.ca_file),
+                    ("REDIS_SSL_CERT_FILE", self.cert_file),
+                    ("REDIS_SSL_KEY_FILE", self.key_file),
+                ],
+                "REDIS_URL is not TLS: use rediss:// (or rediss+cluster://)",
+            )
+        if self.key_file is not None and self.cert_file is None:
+            raise ConfigError("REDIS_SSL_KEY_FILE is set without REDIS_SSL_CERT_FILE")
+        self.ssl_context()  # every file readable, PEM, the key matching its certificate
+
+    @property
+    def tls(self) -> bool:
+        return self.url.partition("://")[0].lower() in ("rediss", "rediss+cluster")
+
+    def _url_options(self) -> dict[str, Any]:
+        return dict(parse_url(single_node_url(self.url)))
+
+    def options(self) -> dict[str, Any]:
+        """redis-py's keyword arguments beyond the URL's."""
+        options: dict[str, Any] = {}
+        if self.username is not None:
+            options["username"] = self.username
+        if self.password is not None:
+            options["password"] = self.password.get_secret_value()
+        if self.ca_file is not None:
+            options["ssl_ca_certs"] = self.ca_file
+        if self.cert_file is not None:
+            options["ssl_certfile"] = self.cert_file
+        if self.key_file is not None:
+            options["ssl_keyfile"] = self.key_file
+        return options
+
+    def credentials(self) -> tuple[str | None, str | None]:
+        """The user and password to authenticate with (None, None: no AUTH)."""
+        options = {**self._url_options(), **self.options()}
+        return options.get("username") or None, options.get("password")
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """A client TLS context as redis-py makes it (the URL's ``ssl_cert_reqs`` and
+        ``ssl_check_hostname`` honoured), for the raw connections; None without TLS."""
+        if not self.tls:
+            return None
+        options = self._url_options()
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+        if self.ca_file is not None:
+            load_ca(context, "REDIS_SSL_CA_FILE", self.ca_file)
+        if self.cert_file is not None:
+            load_client_certificate(
+                context, "REDIS_SSL_CERT_FILE", self.cert_file, "REDIS_SSL_KEY_FILE", self.key_file
+            )
+        if str(options.get("ssl_cert_reqs", "required")).lower() in ("none", "optional"):
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        else:
+            context.check_hostname = bool(options.get("ssl_check_hostname", True))
+        return context
+
+    def __str__(self) -> str:
+        return redact_url(self.url)
+
+
+def redis_endpoint(redis: RedisEndpoint | str) -> RedisEndpoint:
+    """A URL on its own names an endpoint with nothing beyond it (no files, its own user)."""
+    return redis if isinstance(redis, RedisEndpoint) else RedisEndpoint(redis)
+
 
 def connect_redis(
-    url: str,
+    redis: RedisEndpoint | str,
     max_connections: int = 16,
     timeout: float = 10.0,
     socket_timeout: float | None = None,
     socket_connect_timeout: float | None = None,
 ) -> RedisClient:
-    """A client of the node or cluster ``url`` names.
+    """A client of the node or cluster ``redis`` names.
 
     ``max_connections`` bounds the connections (per node for a cluster); a
     caller waits up to ``timeout`` seconds for one, then gets
@@ -162,9 +280,11 @@ def connect_redis(
         timeouts["socket_timeout"] = socket_timeout
     if socket_connect_timeout is not None:
         timeouts["socket_connect_timeout"] = socket_connect_timeout
+    endpoint = redis_endpoint(redis)
+    url = endpoint.url
     if not is_cluster_url(url):
         pool = BlockingConnectionPool.from_url(
-            url, max_connections=max_connections, timeout=timeout, **timeouts
+            url, max_connections=max_connections, timeout=timeout, **timeouts, **endpoint.options()
         )
         # The client owns the pool and closes it; its non-transactional
         # pipelines are the lean ones of ``readmodel.resp``.
@@ -174,7 +294,7 @@ def connect_redis(
         startup_nodes=[ClusterNode(host, port) for host, port in parsed.nodes],
         max_connections=max_connections,
         wait_timeout=timeout,
-        **{**timeouts, **parsed.options},
+        **{**timeouts, **endpoint.options(), **parsed.options},
     )
 
 
@@ -250,14 +370,69 @@ class BoundedClusterPipeline(ClusterPipeline):
             return await super().execute(raise_on_error, allow_redirections)
 
 
-async def check_redis(redis: RedisClient, url: str) -> None:
+async def check_redis(redis: RedisClient, endpoint: RedisEndpoint | str) -> None:
     """PING; and refuse a cluster node named as a single node (``redis://``):
-    its keys would answer MOVED. Raises ``redis.exceptions.RedisError``."""
-    await redis.ping()
-    if isinstance(redis, Redis):
-        info = await redis.info("cluster")
-        if info.get("cluster_enabled"):
-            raise RedisUrlError(
-                f"{url} is a node of a Redis Cluster: name it as "
-                "redis+cluster://host:port[,host:port...]"
+    its keys would answer MOVED. ``ConfigError`` (naming the variable) when
+    Redis refuses this client's TLS or credentials, else ``RedisError``."""
+    endpoint = redis_endpoint(endpoint)
+    try:
+        await redis.ping()
+        info = await redis.info("cluster") if isinstance(redis, Redis) else {}
+    except RedisError as exc:
+        reason = refusal_reason(exc, endpoint)
+        if reason is None:
+            raise
+        raise ConfigError(reason) from exc
+    if info.get("cluster_enabled"):
+        raise RedisUrlError(
+            f"{endpoint} is a node of a Redis Cluster: name it as "
+            "redis+cluster://host:port[,host:port...]"
+        )
+
+
+def refusal_reason(exc: BaseException, endpoint: RedisEndpoint) -> str | None:
+    """Why Redis refused this client, naming the variable to fix; None if it did not
+    (unreachable, or busy: worth waiting for)."""
+    user, password = endpoint.credentials()
+    user = user or "default"
+    message = str(exc)
+    if "NOAUTH" in message or (isinstance(exc, AuthenticationError) and password is None):
+        return f"REDIS_USERNAME / REDIS_PASSWORD: Redis at {endpoint} wants a user and password"
+    if isinstance(exc, AuthenticationError) or "WRONGPASS" in message:
+        return (
+            f"REDIS_USERNAME / REDIS_PASSWORD: Redis at {endpoint} refused user {user!r} "
+            "and its password"
+        )
+    if isinstance(exc, ResponseError) and message.startswith("NOPERM"):
+        return f"REDIS_USERNAME: user {user!r} may not run what this service needs: {message}"
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, ssl.SSLError):
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        if cause.verify_code == 62:  # X509_V_ERR_HOSTNAME_MISMATCH
+            return (
+                f"REDIS_URL: the certificate of Redis at {endpoint} does not name that host "
+                f"({cause.verify_message}); or add ssl_check_hostname=false to it"
             )
+        return (
+            f"REDIS_SSL_CA_FILE: the certificate of Redis at {endpoint} is not trusted "
+            f"({cause.verify_message})"
+        )
+    if isinstance(cause, ssl.SSLError):
+        text = str(cause)
+        if "WRONG_VERSION_NUMBER" in text or "record layer failure" in text:
+            return f"REDIS_URL: rediss:// but Redis at {endpoint} does not speak TLS there"
+        if "CERTIFICATE_REQUIRED" in text.upper() or "certificate required" in text:
+            return f"REDIS_SSL_CERT_FILE: Redis at {endpoint} wants a client certificate"
+        return (
+            f"REDIS_SSL_CERT_FILE / REDIS_SSL_CA_FILE: TLS with Redis at {endpoint} failed: {text}"
+        )
+    ended = "reset" in message.lower() or "closed" in message.lower()
+    if endpoint.tls and endpoint.cert_file is None and ended:
+        # Under TLS 1.3 a server that wants a client certificate says so after
+        # the handshake: the client may see only the connection end.
+        return (
+            f"REDIS_SSL_CERT_FILE: Redis at {endpoint} ended the TLS connection: "
+            "does it want a client certificate?"
+        )
+    return None

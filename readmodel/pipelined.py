@@ -19,14 +19,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import ssl
 from typing import Any
 
 import hiredis
 from redis import exceptions as rx
-from redis.asyncio.connection import SSLConnection, parse_url
+from redis.asyncio.connection import parse_url
 
-from readmodel.connections import single_node_url
+from readmodel.connections import RedisEndpoint, redis_endpoint, single_node_url
 from readmodel.resp import pack
 
 
@@ -36,26 +35,23 @@ def encode(*parts: str | bytes | int) -> bytes:
 
 
 async def open_connection(
-    url: str,
+    redis: RedisEndpoint | str,
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, list[bytes]]:
-    """A stream to the Redis of ``url`` (a cluster's first node), and the commands
-    that authenticate and select."""
-    options = parse_url(single_node_url(url))
+    """A stream to the Redis of ``redis`` (a cluster's first node), over TLS for
+    ``rediss``, and the commands that authenticate and select."""
+    endpoint = redis_endpoint(redis)
+    options = parse_url(single_node_url(endpoint.url))
     if "path" in options:
         reader, writer = await asyncio.open_unix_connection(options["path"])
     else:
-        context = (
-            ssl.create_default_context()
-            if options.get("connection_class") is SSLConnection
-            else None
-        )
         reader, writer = await asyncio.open_connection(
-            options.get("host", "localhost"), options.get("port", 6379), ssl=context
+            options.get("host", "localhost"),
+            options.get("port", 6379),
+            ssl=endpoint.ssl_context(),
         )
     setup = []
-    password = options.get("password")
+    username, password = endpoint.credentials()
     if password is not None:
-        username = options.get("username")
         setup.append(encode("AUTH", username, password) if username else encode("AUTH", password))
     if options.get("db"):
         setup.append(encode("SELECT", options["db"]))
@@ -85,8 +81,8 @@ def checked(reply: Any) -> Any:
 
 
 class PipelinedConnection:
-    def __init__(self, url: str, timeout_s: float) -> None:
-        self.url = url
+    def __init__(self, redis: RedisEndpoint | str, timeout_s: float) -> None:
+        self.url = redis
         self.timeout_s = timeout_s
         self._writer: asyncio.StreamWriter | None = None
         self._pending: collections.deque[asyncio.Future[Any]] = collections.deque()

@@ -81,26 +81,34 @@ OTHER_VARIABLES = (
 
 
 def settings_modules() -> Iterator[tuple[str, list[str]]]:
-    """(module, class names) of every settings class in the packages, read from the source."""
+    """(module, class names) of every settings class in the packages, read from the source.
+
+    A settings class derives from ``BaseSettings`` or from another settings class
+    of the packages (``ProjectorSettings(KafkaSettings, RedisSettings)``).
+    """
+    classes: list[tuple[str, str, set[str]]] = []  # (module, class, base names)
     for package in PACKAGES:
         for path in sorted((ROOT / package).rglob("*.py")):
             tree = ast.parse(path.read_text(), filename=str(path))
-            names: list[str] = []
-            known = {"BaseSettings"}
+            module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
             for node in tree.body:
-                if not isinstance(node, ast.ClassDef):
-                    continue
-                bases = {
-                    base.id if isinstance(base, ast.Name) else getattr(base, "attr", "")
-                    for base in node.bases
-                }
-                if bases & known:
-                    known.add(node.name)
-                    names.append(node.name)
-            if names:
-                relative = path.relative_to(ROOT).with_suffix("")
-                module = ".".join(relative.parts)
-                yield module.removesuffix(".__init__"), names
+                if isinstance(node, ast.ClassDef):
+                    bases = {
+                        base.id if isinstance(base, ast.Name) else getattr(base, "attr", "")
+                        for base in node.bases
+                    }
+                    classes.append((module.removesuffix(".__init__"), node.name, bases))
+    known = {"BaseSettings"}
+    while True:
+        more = {name for _, name, bases in classes if bases & known} - known
+        if not more:
+            break
+        known |= more
+    by_module: dict[str, list[str]] = {}
+    for module, name, bases in classes:
+        if bases & known:
+            by_module.setdefault(module, []).append(name)
+    yield from by_module.items()
 
 
 def settings_classes() -> list[type[BaseSettings]]:

@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaProducer
 
 from devstack.ports import free_port
 from devstack.process import ChildProcess
+from events.kafka import KafkaConnection
 from events.models import decode_event
 from events.publisher import KafkaEventPublisher
 from events.topics import Topics
@@ -126,7 +127,10 @@ class System:
     async def wait_caught_up(self, timeout_s: float = 90) -> None:
         """Until the projector group has committed every record of the topics."""
         deadline = time.monotonic() + timeout_s
-        while await lag(self.bootstrap_servers, self.group_id, self.topics.names()) > 0:
+        while (
+            await lag(KafkaConnection(self.bootstrap_servers), self.group_id, self.topics.names())
+            > 0
+        ):
             if time.monotonic() > deadline:
                 pytest.fail("the projector did not catch up")
             await asyncio.sleep(0.3)

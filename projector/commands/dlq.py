@@ -25,6 +25,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from events.kafka import KafkaConnection
 from projector.commands.deadletter_view import (
     KINDS,
     DeadLetter,
@@ -53,7 +54,7 @@ Command = Callable[[ProjectorSettings, argparse.Namespace], Awaitable[int]]
 
 
 async def read_dead_letters(
-    bootstrap_servers: str,
+    kafka: KafkaConnection,
     ranges: dict[TopicPartition, tuple[int, int]],
     timeout_s: float = READ_TIMEOUT_S,
 ) -> list[DeadLetter]:
@@ -63,7 +64,7 @@ async def read_dead_letters(
     reached = {tp: start for tp, (start, _) in ranges.items()}
     try:
         async with asyncio.timeout(timeout_s):
-            async for records, positions in read_records(bootstrap_servers, ends, reached, 10_000):
+            async for records, positions in read_records(kafka, ends, reached, 10_000):
                 letters += [DeadLetter(record) for record in records]
                 reached.update(positions)
     except TimeoutError:
@@ -79,9 +80,7 @@ async def read_dead_letters(
 
 async def read_all(settings: ProjectorSettings, dlq_topics: Iterable[str]) -> list[DeadLetter]:
     ends = await _ends(settings, dlq_topics)
-    letters = await read_dead_letters(
-        settings.kafka_bootstrap_servers, {tp: (0, end) for tp, end in ends.items()}
-    )
+    letters = await read_dead_letters(settings.kafka, {tp: (0, end) for tp, end in ends.items()})
     return sorted(letters, key=_oldest_first)
 
 
@@ -99,7 +98,7 @@ async def read_ids(settings: ProjectorSettings, ids: Sequence[str]) -> dict[str,
         if offset < ends.get(tp, 0):
             start, end = ranges.get(tp, (offset, offset + 1))
             ranges[tp] = (min(start, offset), max(end, offset + 1))
-    letters = await read_dead_letters(settings.kafka_bootstrap_servers, ranges)
+    letters = await read_dead_letters(settings.kafka, ranges)
     by_id = {letter.id: letter for letter in letters}
     named = {
         text: f"{tp.topic}:{tp.partition}:{offset}"
@@ -109,10 +108,10 @@ async def read_ids(settings: ProjectorSettings, ids: Sequence[str]) -> dict[str,
 
 
 async def republish(
-    bootstrap_servers: str, letters: Sequence[DeadLetter]
+    kafka: KafkaConnection, letters: Sequence[DeadLetter]
 ) -> list[tuple[DeadLetter, str]]:
     """Each letter's key and value back on its source partition, acked by every replica."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(**kafka.client_options(), acks="all")
     await producer.start()
     done = []
     try:
@@ -173,7 +172,7 @@ async def run_replay(settings: ProjectorSettings, args: argparse.Namespace) -> i
             chosen = [found[id_] for id_ in ids if id_ in found]
             missing = [id_ for id_ in ids if id_ not in found]
         accepted, refused = choose(chosen, args.kind, args.force)
-        republished = await republish(settings.kafka_bootstrap_servers, accepted)
+        republished = await republish(settings.kafka, accepted)
     _write(f"missing   {id_}: no such dead letter" for id_ in missing)
     _write(
         f"refused   {letter.id}: still invalid ({d.kind}): {truncate(d.reason_now or '')}"
@@ -254,14 +253,14 @@ def _dlq_topics(settings: ProjectorSettings, source: str | None) -> tuple[str, .
 
 
 async def _ends(settings: ProjectorSettings, topics: Iterable[str]) -> dict[TopicPartition, int]:
-    return await log_end_offsets(settings.kafka_bootstrap_servers, topics)
+    return await log_end_offsets(settings.kafka, topics)
 
 
 @asynccontextmanager
 async def _kafka(settings: ProjectorSettings) -> AsyncIterator[None]:
     """Fails fast, as ``StartupError`` (one line on stderr), when the broker is unreachable."""
-    servers = settings.kafka_bootstrap_servers
-    probe = AIOKafkaConsumer(bootstrap_servers=servers, request_timeout_ms=5000)
+    servers = settings.kafka
+    probe = AIOKafkaConsumer(**servers.client_options(), request_timeout_ms=5000)
     try:
         async with asyncio.timeout(CONNECT_TIMEOUT_S):
             await probe.start()

@@ -131,7 +131,7 @@ class Plan:
 
 async def run(settings: ProjectorSettings, args: argparse.Namespace) -> int:
     await prepare(settings)
-    redis = connect_redis(settings.redis_url)
+    redis = connect_redis(settings.redis)
     control = Control(settings.key_prefix)
     try:
         async with held(redis.lock(control.rebuild_lock, timeout=settings.rebuild_lock_ttl_s)):
@@ -221,7 +221,7 @@ async def begin(redis: RedisClient, control: Control, settings: ProjectorSetting
     # From here on the live projector writes to the new generation too; so
     # every record past the targets fixed below reaches it.
     await redis.set(control.building, generation)
-    targets = await log_end_offsets(settings.kafka_bootstrap_servers, settings.topics.names())
+    targets = await log_end_offsets(settings.kafka, settings.topics.names())
     plan = Plan(generation, time.time_ns() // 1_000_000, targets, dict.fromkeys(targets, 0))
     await redis.hset(control.rebuild_progress, mapping=plan.fields())
     logger.info("rebuilding into generation %s: %d events to replay", generation, plan.total)
@@ -256,7 +256,7 @@ async def replay(
     """
     progress = Progress(plan.total, done=plan.done)
     batches = read_records(
-        settings.kafka_bootstrap_servers, plan.targets, plan.positions, settings.rebuild_batch_size
+        settings.kafka, plan.targets, plan.positions, settings.rebuild_batch_size
     )
 
     async def write(

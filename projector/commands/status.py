@@ -277,8 +277,8 @@ def status_json(status: Status, now_ms: int) -> dict[str, Any]:
 
 
 async def read_offsets(settings: ProjectorSettings) -> tuple[PartitionLag, ...]:
-    servers = settings.kafka_bootstrap_servers
-    probe = AIOKafkaConsumer(bootstrap_servers=servers, request_timeout_ms=int(TIMEOUT_S * 1000))
+    servers = settings.kafka
+    probe = AIOKafkaConsumer(**servers.client_options(), request_timeout_ms=int(TIMEOUT_S * 1000))
     try:
         async with asyncio.timeout(TIMEOUT_S):
             await probe.start()
@@ -364,7 +364,7 @@ async def count(redis: RedisClient, keyspace: Keyspace, now_ms: int) -> Counts:
 
 async def gather_status(settings: ProjectorSettings, now_ms: int) -> Status:
     redis = connect_redis(
-        settings.redis_url,
+        settings.redis,
         timeout=TIMEOUT_S,
         socket_connect_timeout=TIMEOUT_S,
         socket_timeout=TIMEOUT_S,
@@ -401,7 +401,7 @@ async def _read_redis(redis: RedisClient, settings: ProjectorSettings, now_ms: i
         async with asyncio.timeout(6 * TIMEOUT_S):
             return await read_served(redis, settings.key_prefix, now_ms)
     except (RedisError, OSError, TimeoutError) as exc:
-        raise StartupError(f"Redis at {settings.redis_url} unreachable: {exc!r}") from exc
+        raise StartupError(f"Redis at {settings.redis} unreachable: {exc!r}") from exc
 
 
 def _texts(mapping: Mapping[Any, Any]) -> dict[str, str]:

@@ -95,9 +95,7 @@ async def replay_in_memory(
     settings: ProjectorSettings, targets: Any
 ) -> tuple[InMemoryReadModel, int]:
     reference, unusable = InMemoryReadModel(), 0
-    batches = read_records(
-        settings.kafka_bootstrap_servers, targets, {}, settings.rebuild_batch_size
-    )
+    batches = read_records(settings.kafka, targets, {}, settings.rebuild_batch_size)
     async for records, _ in batches:
         for record in records:
             try:
@@ -110,9 +108,7 @@ async def replay_in_memory(
 async def wait_for_projector(settings: ProjectorSettings, targets: Any, timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while True:
-        committed = await committed_offsets(
-            settings.kafka_bootstrap_servers, settings.group_id, targets
-        )
+        committed = await committed_offsets(settings.kafka, settings.group_id, targets)
         if all(committed[tp] >= end for tp, end in targets.items()):
             return True
         if time.monotonic() >= deadline:
@@ -122,14 +118,14 @@ async def wait_for_projector(settings: ProjectorSettings, targets: Any, timeout_
 
 async def run(settings: ProjectorSettings, args: argparse.Namespace) -> int:
     await prepare(settings)
-    targets = await log_end_offsets(settings.kafka_bootstrap_servers, settings.topics.names())
+    targets = await log_end_offsets(settings.kafka, settings.topics.names())
     reference, unusable = await replay_in_memory(settings, targets)
     if not await wait_for_projector(settings, targets, args.wait):
         print(
             "warning: the projector has not reached the replayed position; "
             "differences may only be lag"
         )
-    redis = connect_redis(settings.redis_url)
+    redis = connect_redis(settings.redis)
     try:
         control = Control(settings.key_prefix)
         current = await redis.get(control.current)

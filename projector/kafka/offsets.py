@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from events.kafka import KafkaConnection
+
 
 @dataclass(frozen=True, slots=True)
 class PartitionLag:
@@ -53,10 +55,10 @@ async def partitions_of(consumer: AIOKafkaConsumer, topics: Iterable[str]) -> li
 
 
 async def log_end_offsets(
-    bootstrap_servers: str, topics: Iterable[str], timeout_s: float = 10.0
+    kafka: KafkaConnection, topics: Iterable[str], timeout_s: float = 10.0
 ) -> dict[TopicPartition, int]:
     """Each partition's true end offset (its high watermark)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**kafka.client_options(), enable_auto_commit=False)
     await consumer.start()
     try:
         partitions = await partitions_of(consumer, topics)
@@ -80,7 +82,7 @@ async def log_end_offsets(
 
 
 async def committed_offsets(
-    bootstrap_servers: str, group_id: str, partitions: Iterable[TopicPartition]
+    kafka: KafkaConnection, group_id: str, partitions: Iterable[TopicPartition]
 ) -> dict[TopicPartition, int]:
     """The group's committed offset per partition (0 where it has none).
 
@@ -88,7 +90,7 @@ async def committed_offsets(
     admin client's OffsetFetch in a form aiokafka cannot decode).
     """
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers, group_id=group_id, enable_auto_commit=False
+        **kafka.client_options(), group_id=group_id, enable_auto_commit=False
     )
     await consumer.start()
     try:
@@ -98,14 +100,14 @@ async def committed_offsets(
 
 
 async def record_timestamps(
-    bootstrap_servers: str, positions: Mapping[TopicPartition, int], timeout_s: float = 10.0
+    kafka: KafkaConnection, positions: Mapping[TopicPartition, int], timeout_s: float = 10.0
 ) -> dict[TopicPartition, int]:
     """The Kafka timestamp of the record at each position (or the first one after it,
     or the partition's first, if the position is gone); those read within ``timeout_s``."""
     if not positions:
         return {}
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers,
+        **kafka.client_options(),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         fetch_max_wait_ms=100,
@@ -131,7 +133,7 @@ async def record_timestamps(
 
 
 async def read_lag(
-    bootstrap_servers: str,
+    kafka: KafkaConnection,
     group_id: str,
     topics: Iterable[str],
     only: Collection[tuple[str, int]] | None = None,
@@ -142,12 +144,12 @@ async def read_lag(
     ``only``), in ``topics``' order then by partition; ``with_ages`` also reads the
     timestamp of the oldest record pending on each partition behind."""
     topics = list(topics)
-    ends = await log_end_offsets(bootstrap_servers, topics, timeout_s)
+    ends = await log_end_offsets(kafka, topics, timeout_s)
     if only is not None:
         ends = {tp: end for tp, end in ends.items() if (tp.topic, tp.partition) in only}
-    committed = await committed_offsets(bootstrap_servers, group_id, ends)
+    committed = await committed_offsets(kafka, group_id, ends)
     behind = {tp: committed[tp] for tp, end in ends.items() if end > committed[tp]}
-    stamps = await record_timestamps(bootstrap_servers, behind, timeout_s) if with_ages else {}
+    stamps = await record_timestamps(kafka, behind, timeout_s) if with_ages else {}
     order = {topic: i for i, topic in enumerate(topics)}
     return [
         PartitionLag(tp.topic, tp.partition, committed[tp], end, stamps.get(tp))
@@ -157,15 +159,15 @@ async def read_lag(
     ]
 
 
-async def lag(bootstrap_servers: str, group_id: str, topics: Iterable[str]) -> int:
+async def lag(kafka: KafkaConnection, group_id: str, topics: Iterable[str]) -> int:
     """Records not yet committed by the group, over every partition of ``topics``."""
-    return sum(p.lag for p in await read_lag(bootstrap_servers, group_id, topics))
+    return sum(p.lag for p in await read_lag(kafka, group_id, topics))
 
 
-async def group_has_committed(bootstrap_servers: str, group_id: str, topics: Iterable[str]) -> bool:
+async def group_has_committed(kafka: KafkaConnection, group_id: str, topics: Iterable[str]) -> bool:
     """Whether the group has committed an offset on any partition of ``topics``."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers, group_id=group_id, enable_auto_commit=False
+        **kafka.client_options(), group_id=group_id, enable_auto_commit=False
     )
     await consumer.start()
     try:

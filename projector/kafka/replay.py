@@ -10,11 +10,12 @@ from collections.abc import AsyncIterator, Mapping
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from events.kafka import KafkaConnection
 from projector.kafka.records import Record
 
 
 async def read_records(
-    bootstrap_servers: str,
+    kafka: KafkaConnection,
     targets: Mapping[TopicPartition, int],
     positions: Mapping[TopicPartition, int],
     batch_size: int,
@@ -24,7 +25,7 @@ async def read_records(
     if not todo:
         return
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers,
+        **kafka.client_options(),
         enable_auto_commit=False,
         max_partition_fetch_bytes=8 * 1024 * 1024,
         fetch_max_bytes=64 * 1024 * 1024,

@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from events.kafka import KafkaConnection
+
 logger = logging.getLogger(__name__)
 
 # The read model is rebuilt by replaying topics from their beginning, and dead
@@ -17,10 +19,10 @@ KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1"}
 
 
 async def ensure_topics(
-    bootstrap_servers: str, names: Iterable[str], partitions: int, replication_factor: int
+    kafka: KafkaConnection, names: Iterable[str], partitions: int, replication_factor: int
 ) -> None:
     """Create each missing topic; existing ones keep their settings."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    admin = AIOKafkaAdminClient(**kafka.client_options())
     await admin.start()
     try:
         existing = set(await admin.list_topics())

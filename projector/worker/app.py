@@ -40,6 +40,7 @@ def faust_app(settings: ProjectorSettings) -> faust.App:
     app = faust.App(
         settings.group_id,
         broker=brokers,
+        broker_credentials=settings.kafka.security.broker_credentials(),
         store="memory://",
         key_serializer="raw",
         value_serializer="raw",

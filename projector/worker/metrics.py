@@ -46,6 +46,7 @@ from prometheus_client import (
 from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from events.kafka import KafkaConnection
 from events.models import EVENT_TYPES
 from events.times import wall_clock_ms
 from projector.kafka.offsets import read_lag
@@ -211,13 +212,13 @@ class PrometheusObserver:
 
 
 async def measure_lag(
-    bootstrap_servers: str,
+    kafka: KafkaConnection,
     group_id: str,
     topics: Sequence[str],
     assigned: Collection[Partition],
 ) -> int:
     """Measure the lag of the assigned partitions, set the gauges; the total."""
-    lags = await read_lag(bootstrap_servers, group_id, topics, only=set(assigned), with_ages=True)
+    lags = await read_lag(kafka, group_id, topics, only=set(assigned), with_ages=True)
     now_ms = wall_clock_ms()
     CONSUMER_LAG.clear()  # partitions move between workers
     CONSUMER_LAG_SECONDS.clear()

@@ -41,7 +41,7 @@ class Resources:
         """Safe to call again after a failure."""
         settings = self.settings
         if self._redis is None:
-            self._redis = connect_redis(settings.redis_url)
+            self._redis = connect_redis(settings.redis)
         self.generations = Generations(
             self._redis,
             settings.key_prefix,
@@ -50,9 +50,7 @@ class Resources:
             self.rebuilder.trigger,
         )
         if self._producer is None:
-            producer = AIOKafkaProducer(
-                bootstrap_servers=settings.kafka_bootstrap_servers, acks="all"
-            )
+            producer = AIOKafkaProducer(**settings.kafka.client_options(), acks="all")
             try:
                 await producer.start()
             except BaseException:
@@ -69,7 +67,7 @@ class Resources:
     async def _group_is_fresh(self) -> bool:
         settings = self.settings
         return not await group_has_committed(
-            settings.kafka_bootstrap_servers, settings.group_id, settings.topics.names()
+            settings.kafka, settings.group_id, settings.topics.names()
         )
 
     async def ready(self) -> None:

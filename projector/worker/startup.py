@@ -7,10 +7,11 @@ from collections.abc import Awaitable, Callable
 from aiokafka.errors import KafkaError
 from redis.exceptions import RedisError
 
+from events.config import ConfigError
 from events.retry import retry
 from projector.kafka.topics import ensure_topics
 from projector.settings import ProjectorSettings
-from readmodel.connections import RedisUrlError, check_redis, connect_redis
+from readmodel.connections import check_redis, connect_redis
 
 UNREACHABLE = (KafkaError, RedisError, OSError)
 
@@ -31,9 +32,9 @@ async def prepare(settings: ProjectorSettings) -> None:
     """Make sure Kafka (with every topic) and Redis are there, within bounds."""
     topics = settings.topics
     await wait_for(
-        f"Kafka at {settings.kafka_bootstrap_servers}",
+        f"Kafka at {settings.kafka}",
         lambda: ensure_topics(
-            settings.kafka_bootstrap_servers,
+            settings.kafka,
             [*topics.names(), *topics.dead_letters()],
             settings.topic_partitions,
             settings.replication_factor,
@@ -42,12 +43,12 @@ async def prepare(settings: ProjectorSettings) -> None:
     )
 
     async def ping() -> None:
-        redis = connect_redis(settings.redis_url, socket_connect_timeout=2)
+        redis = connect_redis(settings.redis, socket_connect_timeout=2)
         try:
-            await check_redis(redis, settings.redis_url)
-        except RedisUrlError as exc:
+            await check_redis(redis, settings.redis)
+        except ConfigError as exc:
             raise StartupError(str(exc)) from exc  # no use waiting
         finally:
             await redis.aclose()
 
-    await wait_for(f"Redis at {settings.redis_url}", ping, settings.startup_timeout_s)
+    await wait_for(f"Redis at {settings.redis}", ping, settings.startup_timeout_s)

@@ -65,7 +65,7 @@ def add_timers(app: faust.App, settings: ProjectorSettings, resources: Resources
             assigned = [(tp.topic, tp.partition) for tp in app.consumer.assignment()]
             async with asyncio.timeout(max(settings.lag_interval_s, 10.0)):
                 health.lag = await measure_lag(
-                    settings.kafka_bootstrap_servers,
+                    settings.kafka,
                     settings.group_id,
                     names,
                     [tp for tp in assigned if tp[0] in names],

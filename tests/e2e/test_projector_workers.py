@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from devstack.process import ChildProcess
+from events.kafka import KafkaConnection
 from projector.kafka.offsets import lag
 from readmodel.keys import Control
 from tests.e2e.test_faults import exact
@@ -72,7 +73,9 @@ async def test_two_workers_one_killed_midway_and_restarted_converge(system: Syst
     publishing = asyncio.ensure_future(system.publish(history))
 
     applied = await until_applying(system, victim)
-    remaining = await lag(system.bootstrap_servers, system.group_id, system.topics.names())
+    remaining = await lag(
+        KafkaConnection(system.bootstrap_servers), system.group_id, system.topics.names()
+    )
     victim.kill()  # mid-batch, no last commit
     await publishing
     assert remaining > 0 or not publishing.done(), "killed after the work was done"

@@ -9,6 +9,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
+from events.kafka import KafkaConnection
 from events.models import decode_event
 from events.times import wall_clock_ms
 from events.topics import dlq_topic
@@ -177,7 +178,8 @@ async def test_a_killed_projector_resumes_and_converges(system: System) -> None:
     projector = system.start("projector")
     system.start_api()
     await system.publish(history[:600])
-    while await lag(system.bootstrap_servers, system.group_id, system.topics.names()) >= 600:  # noqa: ASYNC110 - polls another process
+    kafka = KafkaConnection(system.bootstrap_servers)
+    while await lag(kafka, system.group_id, system.topics.names()) >= 600:  # noqa: ASYNC110 - polls another process
         await asyncio.sleep(0.05)  # until it has committed something
     projector.kill()  # no clean shutdown, no last commit
     await system.publish(history[600:])

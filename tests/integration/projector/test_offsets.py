@@ -2,6 +2,7 @@
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from events.kafka import KafkaConnection
 from projector.kafka.offsets import PartitionLag, committed_offsets, lag, log_end_offsets, read_lag
 from projector.kafka.topics import ensure_topics
 
@@ -25,11 +26,13 @@ async def test_end_offsets_reach_the_last_record_of_batched_partitions(
     kafka_bootstrap_servers: str, namespace: str
 ) -> None:
     topic = f"{namespace}.offsets"
-    await ensure_topics(kafka_bootstrap_servers, [topic], partitions=3, replication_factor=1)
+    await ensure_topics(
+        KafkaConnection(kafka_bootstrap_servers), [topic], partitions=3, replication_factor=1
+    )
     await publish_batches(kafka_bootstrap_servers, topic, partition=0, batches=10, size=5)
     await publish_batches(kafka_bootstrap_servers, topic, partition=1, batches=1, size=1)
 
-    ends = await log_end_offsets(kafka_bootstrap_servers, [topic])
+    ends = await log_end_offsets(KafkaConnection(kafka_bootstrap_servers), [topic])
 
     assert ends == {
         TopicPartition(topic, 0): 50,
@@ -42,10 +45,12 @@ async def test_lag_counts_every_record_not_committed(
     kafka_bootstrap_servers: str, namespace: str
 ) -> None:
     topic = f"{namespace}.lag"
-    await ensure_topics(kafka_bootstrap_servers, [topic], partitions=1, replication_factor=1)
+    await ensure_topics(
+        KafkaConnection(kafka_bootstrap_servers), [topic], partitions=1, replication_factor=1
+    )
     await publish_batches(kafka_bootstrap_servers, topic, partition=0, batches=4, size=10)
     group = f"{namespace}-group"
-    assert await lag(kafka_bootstrap_servers, group, [topic]) == 40
+    assert await lag(KafkaConnection(kafka_bootstrap_servers), group, [topic]) == 40
 
     consumer = AIOKafkaConsumer(
         topic,
@@ -65,15 +70,19 @@ async def test_lag_counts_every_record_not_committed(
     finally:
         await consumer.stop()
 
-    assert await committed_offsets(kafka_bootstrap_servers, group, [tp]) == {tp: 25}
-    assert await lag(kafka_bootstrap_servers, group, [topic]) == 15
+    assert await committed_offsets(KafkaConnection(kafka_bootstrap_servers), group, [tp]) == {
+        tp: 25
+    }
+    assert await lag(KafkaConnection(kafka_bootstrap_servers), group, [topic]) == 15
 
 
 async def test_lag_in_seconds_is_the_age_of_the_oldest_record_not_committed(
     kafka_bootstrap_servers: str, namespace: str
 ) -> None:
     topic = f"{namespace}.lag-seconds"
-    await ensure_topics(kafka_bootstrap_servers, [topic], partitions=2, replication_factor=1)
+    await ensure_topics(
+        KafkaConnection(kafka_bootstrap_servers), [topic], partitions=2, replication_factor=1
+    )
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap_servers, acks="all")
     await producer.start()
     try:
@@ -92,12 +101,14 @@ async def test_lag_in_seconds_is_the_age_of_the_oldest_record_not_committed(
     finally:
         await consumer.stop()
 
-    lags = await read_lag(kafka_bootstrap_servers, group, [topic], with_ages=True)
+    lags = await read_lag(KafkaConnection(kafka_bootstrap_servers), group, [topic], with_ages=True)
 
     assert lags == [
         PartitionLag(topic, 0, committed=1, end=3, oldest_pending_ms=2_000_000),
         PartitionLag(topic, 1, committed=0, end=0),
     ]
     assert [p.lag_seconds(5_000_000) for p in lags] == [3000.0, 0.0]
-    only = await read_lag(kafka_bootstrap_servers, group, [topic], only={(topic, 1)})
+    only = await read_lag(
+        KafkaConnection(kafka_bootstrap_servers), group, [topic], only={(topic, 1)}
+    )
     assert only == [PartitionLag(topic, 1, committed=0, end=0)]
