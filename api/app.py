@@ -30,8 +30,8 @@ from api.tracking import InvalidationTracker
 from api.widget import cors_origins
 from api.widget import router as widget_router
 from readmodel.connections import RedisClient, connect_redis
-from readmodel.pipelined import PipelinedConnection
 from readmodel.reader import RedisHeartbeats, RedisPageReader
+from readmodel.resp import PipelinedConnection
 
 logger = logging.getLogger(__name__)
 

@@ -37,10 +37,12 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import hiredis
+from redis.exceptions import ResponseError
 
 from api.cache import AnswerCache
+from readmodel.connections import single_node_url
 from readmodel.keys import current_generation_key
-from readmodel.pipelined import encode, open_connection, read_reply
+from readmodel.resp import encode, open_connection, read_reply, reply_parser
 
 logger = logging.getLogger(__name__)
 
@@ -180,7 +182,7 @@ class InvalidationTracker:
             self._writer.close()
 
     async def _session(self) -> None:
-        parser = hiredis.Reader()
+        parser = reply_parser()
         async with asyncio.timeout(self.timeout_s):
             reader, writer = await self._open(parser)
             self._writer = writer
@@ -188,7 +190,7 @@ class InvalidationTracker:
             async def call(*parts: str | bytes) -> Any:
                 writer.write(encode(*parts))
                 reply = await self._read(reader, parser)
-                if isinstance(reply, hiredis.ReplyError):
+                if isinstance(reply, ResponseError):
                     raise TrackingLost(f"{parts[0]!r}: {reply}")
                 return reply
 
@@ -232,7 +234,7 @@ class InvalidationTracker:
 
     async def _check_generation(self, generation: str | None) -> None:
         """Read ``current`` again on a connection of its own, after subscribing."""
-        parser = hiredis.Reader()
+        parser = reply_parser()
         async with asyncio.timeout(self.timeout_s):
             reader, writer = await self._open(parser)
             try:
@@ -247,11 +249,11 @@ class InvalidationTracker:
         self, parser: hiredis.Reader
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """A connection, authenticated and on the URL's database."""
-        reader, writer, setup = await open_connection(self.url)
+        reader, writer, setup = await open_connection(single_node_url(self.url))
         writer.write(b"".join(setup))
         for _ in setup:
             reply = await read_reply(reader, parser)
-            if isinstance(reply, hiredis.ReplyError):
+            if isinstance(reply, ResponseError):
                 writer.close()
                 raise TrackingLost(f"Redis refused the connection: {reply}")
         return reader, writer

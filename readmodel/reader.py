@@ -20,17 +20,16 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import resources
-from typing import Any
 
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 
 from readmodel.connections import RedisClient
 from readmodel.documents import expand
 from readmodel.errors import ReadModelUnavailable
 from readmodel.heartbeats import live_workers
 from readmodel.keys import Control, Keyspace, as_text, current_generation_key
-from readmodel.pipelined import PipelinedConnection
+from readmodel.resp import PipelinedConnection
+from readmodel.scripts import Runner, Script
 
 logger = logging.getLogger(__name__)
 
@@ -53,46 +52,13 @@ def token_sha256(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _lua(name: str) -> str:
-    return resources.files("readmodel").joinpath("lua", name).read_text()
-
-
-class ReadScript:
-    """A read-only Lua script, run by its SHA; loaded again if Redis forgot it.
-
-    (redis-py's ``AsyncScript.__call__`` costs a slow Protocol ``isinstance``
-    check on every call: measurable on the hot path.)
-    """
-
-    def __init__(
-        self, redis: RedisClient, name: str, fast: PipelinedConnection | None = None
-    ) -> None:
-        self.redis = redis
-        self.fast = fast
-        self.source = _lua(name)
-        self.sha = hashlib.sha1(self.source.encode()).hexdigest()
-
-    async def __call__(self, keys: list[str], args: list[Any]) -> Any:
-        if self.fast is not None:
-            try:
-                return await self.fast.call("EVALSHA", self.sha, len(keys), *keys, *args)
-            except NoScriptError:
-                await self.fast.call("SCRIPT", "LOAD", self.source)
-                return await self.fast.call("EVALSHA", self.sha, len(keys), *keys, *args)
-        try:
-            return await self.redis.evalsha(self.sha, len(keys), *keys, *args)
-        except NoScriptError:
-            await self.redis.script_load(self.source)
-            return await self.redis.evalsha(self.sha, len(keys), *keys, *args)
-
-
 def _milliseconds(score: bytes) -> int | None:
     """A sorted-set score as read by a script ('' for none)."""
     return int(float(score)) if score else None
 
 
 class RedisPageReader:
-    """Pages through ``redis``, or through ``fast`` (``readmodel/pipelined.py``) for pages."""
+    """Pages through ``redis``, or through ``fast`` (``readmodel/resp.py``) for pages."""
 
     def __init__(
         self, redis: RedisClient, prefix: str, fast: PipelinedConnection | None = None
@@ -100,8 +66,9 @@ class RedisPageReader:
         self.redis = redis
         self.prefix = prefix
         self.keyspace: Keyspace | None = None
-        self._read = ReadScript(redis, "read.lua", fast)
-        self._read_member = ReadScript(redis, "read_member.lua", fast)
+        self._runner = Runner.of(fast if fast is not None else redis)
+        self._read = Script("read")
+        self._read_member = Script("read_member")
 
     async def refresh(self) -> Keyspace | None:
         """Follow the generation the projector serves; None when there is none."""
@@ -158,13 +125,16 @@ class RedisPageReader:
                     keys = keyspace.org(organization_id)
                     if member_id is None:
                         view = keys.start if series_id is None else keys.series(series_id)
-                        reply = await self._read(
-                            [keys.tokens, view, keys.end, keys.doc], [sha, now_ms, offset, limit]
+                        reply = await self._read.run(
+                            self._runner,
+                            [keys.tokens, view, keys.end, keys.doc],
+                            [sha, now_ms, offset, limit],
                         )
                     else:
                         series = keys.series(series_id or 0)
-                        before = keys.member_before_users(member_id)
-                        reply = await self._read_member(
+                        before = keys.member_list_layout1(member_id)
+                        reply = await self._read_member.run(
+                            self._runner,
                             [
                                 keys.tokens,
                                 keys.users,

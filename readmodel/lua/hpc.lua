@@ -4,7 +4,7 @@
 -- While the link is in force, returns this organization's own meetings for
 -- the EAP organization to copy:
 -- {member, key, pkey, start, end, series, doc, people, version, count, ...}
--- (see read_meta in views.lua).
+-- (see read_meta in list_entries.lua).
 local start_z, end_z, docs, meta, eap = unpack(KEYS)
 local base, org, eap_org = ARGV[1], ARGV[2], ARGV[3]
 local version, linked = tonumber(ARGV[4]), ARGV[5] == '1'

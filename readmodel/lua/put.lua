@@ -7,7 +7,7 @@
 --       version of the link it is made under, as the owner holds it)
 -- A write of the organization's own meeting carries key = pkey = 2*rev+1; a
 -- copy into a linked EAP organization carries the owner's two keys as the
--- owner holds them. Removals leave 2*rev (see read_meta in views.lua).
+-- owner holds them. Removals leave 2*rev (see read_meta in list_entries.lua).
 -- - The count register (people, registered_attendees) takes the write when
 --   pkey beats the register's key, whether or not the document is here.
 -- - The content (document, start, end, series, source, version) takes it

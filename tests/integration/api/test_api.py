@@ -21,7 +21,7 @@ from api.app import create_app
 from api.settings import ApiSettings
 from devstack.redis import RedisServer
 from events.times import wall_clock_ms
-from readmodel.keys import Keyspace, member
+from readmodel.keys import Keyspace, entry
 from readmodel.writer import RedisReadModel
 from tests.builders import (
     MINUTE_MS,
@@ -435,7 +435,7 @@ async def test_a_meeting_leaves_the_instant_it_ends_without_pruning(
     assert await api.ids(page=2, items=1) == [3]
     assert await api.ids(page=3, items=1) == []
     # The projector did not prune: the meeting is still in the list in Redis.
-    assert await model.redis.zscore(model.keyspace.org(ORG).end, member(1)) == end
+    assert await model.redis.zscore(model.keyspace.org(ORG).end, entry(1)) == end
 
 
 # -- every response is JSON -------------------------------------------------------
@@ -622,7 +622,7 @@ async def test_a_members_list_of_a_generation_built_before_the_users_hash_is_rea
     keys = model.keyspace.org(ORG)
     # The layout of main before 2026-11-24: a sorted set by start per member.
     await model.redis.zadd(
-        keys.member_before_users(77), {member(1): DAY_2099 + HOUR_MS, member(3): DAY_2099}
+        keys.member_list_layout1(77), {entry(1): DAY_2099 + HOUR_MS, entry(3): DAY_2099}
     )
 
     assert await api.ids(member_path(77)) == [3, 1]
