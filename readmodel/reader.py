@@ -6,6 +6,11 @@ they are expanded here, ``readmodel.documents``). Only a token not
 issued to the path's organization takes a second round trip, to tell the two
 401s apart and to notice a read model that is gone (Redis restarted empty).
 
+The reader serves the generations of the layouts it knows
+(``READABLE_LAYOUTS``, see ``readmodel.generations``), and answers
+``ReadModelUnavailable`` (503) for any other. A generation's layout never
+changes: it is read once per generation, never on each request's path.
+
 ``RedisHeartbeats`` tells ``/readyz`` whether a projector worker keeps the
 read model fresh; never on the endpoint's path.
 """
@@ -26,12 +31,19 @@ from redis.exceptions import RedisError
 from readmodel.connections import RedisClient
 from readmodel.documents import expand
 from readmodel.errors import ReadModelUnavailable
+from readmodel.generations import layout_of
 from readmodel.heartbeats import live_workers
 from readmodel.keys import Control, Keyspace, as_text, current_generation_key
 from readmodel.resp import PipelinedConnection
 from readmodel.scripts import Runner, Script
 
 logger = logging.getLogger(__name__)
+
+READABLE_LAYOUTS = frozenset({1, 2})
+"""The layouts (``keys.LAYOUT``) this reader reads. Layout 1 may hold the
+members' lists of before ``users``, which ``read_member.lua`` reads only in
+layout-1 generations; taking 1 out of this set takes that reader out too
+(tests/unit/readmodel/test_reader.py checks it)."""
 
 
 class Denial(enum.Enum):
@@ -66,6 +78,7 @@ class RedisPageReader:
         self.redis = redis
         self.prefix = prefix
         self.keyspace: Keyspace | None = None
+        self._layouts: dict[str, int] = {}  # generation -> its layout
         self._runner = Runner.of(fast if fast is not None else redis)
         self._read = Script("read")
         self._read_member = Script("read_member")
@@ -121,6 +134,9 @@ class RedisPageReader:
                 keyspace = self.keyspace or await self.refresh()
                 if keyspace is None:
                     raise ReadModelUnavailable("no read model generation is being served")
+                layout = self._layouts.get(keyspace.generation) or await self._layout(keyspace)
+                if layout not in READABLE_LAYOUTS:
+                    raise ReadModelUnavailable(unreadable(keyspace, layout))
                 if organization_id is not None:
                     keys = keyspace.org(organization_id)
                     if member_id is None:
@@ -144,7 +160,15 @@ class RedisPageReader:
                                 series,
                                 before,
                             ],
-                            [sha, now_ms, offset, limit, int(series_id is not None), member_id],
+                            [
+                                sha,
+                                now_ms,
+                                offset,
+                                limit,
+                                int(series_id is not None),
+                                member_id,
+                                int(layout == 1),
+                            ],
                         )
                     if reply[0] == 1:
                         return Page(int(reply[1]), expand(reply[2]), _milliseconds(reply[3]))
@@ -176,7 +200,31 @@ class RedisPageReader:
         keyspace = await self.refresh()
         if keyspace is None:
             raise ReadModelUnavailable("no read model generation is being served")
+        layout = await self._layout(keyspace)
+        if layout not in READABLE_LAYOUTS:
+            raise ReadModelUnavailable(unreadable(keyspace, layout))
         return keyspace.generation
+
+    async def _layout(self, keyspace: Keyspace) -> int:
+        """The generation's layout, read once (it never changes)."""
+        layout = self._layouts.get(keyspace.generation)
+        if layout is None:
+            try:
+                layout = await layout_of(self.redis, keyspace)
+            except RedisError as exc:
+                raise ReadModelUnavailable(str(exc)) from exc
+            if len(self._layouts) > 16:  # generations long gone
+                self._layouts.clear()
+            self._layouts[keyspace.generation] = layout
+        return layout
+
+
+def unreadable(keyspace: Keyspace, layout: int) -> str:
+    readable = ", ".join(map(str, sorted(READABLE_LAYOUTS)))
+    return (
+        f"generation {keyspace.generation} holds read model layout {layout}; "
+        f"this API reads layouts {readable}"
+    )
 
 
 class RedisHeartbeats:
