@@ -41,13 +41,12 @@ from redis.exceptions import ResponseError
 
 from api.cache import AnswerCache
 from readmodel.connections import single_node_url
-from readmodel.keys import current_generation_key
+from readmodel.keys import Keyspace, current_generation_key, organization_of
 from readmodel.resp import encode, open_connection, read_reply, reply_parser
 
 logger = logging.getLogger(__name__)
 
 INVALIDATE = b"__redis__:invalidate"
-_ORG_TAG = b"{o"
 
 
 class TrackingLost(Exception):
@@ -55,16 +54,6 @@ class TrackingLost(Exception):
 
 
 _PING = encode("PING")
-
-
-def organization_of(key: bytes) -> int | None:
-    """The organization of a key tagged ``{o<org>}``, else None."""
-    start = key.find(_ORG_TAG)
-    if start < 0:
-        return None
-    end = key.find(b"}", start)
-    digits = key[start + 2 : end]
-    return int(digits) if end > 0 and digits.isdigit() else None
 
 
 class InvalidationTracker:
@@ -202,7 +191,7 @@ class InvalidationTracker:
                 generation = None if current is None else current.decode()
                 prefixes = [b"PREFIX", self.current_key]
                 if generation is not None:
-                    prefixes += [b"PREFIX", f"{self.prefix}:{generation}:{{o".encode()]
+                    prefixes += [b"PREFIX", Keyspace(self.prefix, generation).orgs_prefix.encode()]
                 await call(
                     "CLIENT", "TRACKING", "on", "REDIRECT", str(self.client_id), "BCAST", *prefixes
                 )

@@ -96,6 +96,20 @@ def as_text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+ORG_TAG = b"{o"
+"""How an organization's hash tag ``{o<org>}`` begins."""
+
+
+def organization_of(key: bytes) -> int | None:
+    """The organization of a key tagged ``{o<org>}``, else None."""
+    start = key.find(ORG_TAG)
+    if start < 0:
+        return None
+    end = key.find(b"}", start)
+    digits = key[start + 2 : end]
+    return int(digits) if end > 0 and digits.isdigit() else None
+
+
 CONTROL_TAG = "{control}"
 
 
@@ -216,6 +230,11 @@ class Keyspace:
 
     def org(self, organization_id: int) -> OrgKeys:
         return OrgKeys(f"{self.root}:{{o{organization_id}}}")
+
+    @property
+    def orgs_prefix(self) -> str:
+        """What every organization's keys begin with (``<root>:{o``)."""
+        return f"{self.root}:{{o"
 
     def meeting(self, meeting_id: int) -> MeetingKeys:
         return MeetingKeys(f"{self.root}:{{m{meeting_id}}}")

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from readmodel.keys import Keyspace, entry, meeting_id_of
+from readmodel.keys import Keyspace, entry, meeting_id_of, organization_of
 
 IDS = st.integers(1, 2**63 - 1)
 BUILT_FROM_BASE = re.compile(r"\bbase \.\. '([^']*)'")
@@ -79,3 +79,13 @@ def test_every_key_the_scripts_build_is_named_in_keys() -> None:
 
 def test_the_scan_of_built_keys_would_see_an_unnamed_one() -> None:
     assert BUILT_FROM_BASE.findall("redis.call('DEL', base .. ':new:' .. x)") == [":new:"]
+
+
+@given(st.integers(1, 2**63 - 1))
+def test_an_organizations_keys_tell_their_organization(organization_id: int) -> None:
+    keyspace = Keyspace("um", "3")
+    org = keyspace.org(organization_id)
+
+    assert org.base.startswith(keyspace.orgs_prefix)
+    assert organization_of(org.start.encode()) == organization_id
+    assert organization_of(keyspace.meeting(organization_id).state.encode()) is None
