@@ -41,8 +41,8 @@ from api.widget import router as widget_router
 from events.logs import ensure_logging
 from readmodel.applied import applied_channel
 from readmodel.connections import RedisClient, connect_redis
-from readmodel.pipelined import PipelinedConnection
 from readmodel.reader import RedisHeartbeats, RedisPageReader
+from readmodel.resp import PipelinedConnection
 
 logger = logging.getLogger(__name__)
 

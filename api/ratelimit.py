@@ -16,16 +16,16 @@ or 503 goes out all the same.
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import logging
 from collections.abc import Iterable
-from importlib import resources
 from typing import Any
 
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 
 from readmodel.connections import RedisClient
+from readmodel.keys import RateLimitKeys
+from readmodel.scripts import Runner, Script
 
 logger = logging.getLogger(__name__)
 
@@ -52,11 +52,9 @@ class FailureLimiter:
         self.window_ms = int(window_s * 1000)
         self.block_ms = int(block_s * 1000)
         self.trusted = list(trusted_proxies)
-        self.channel = f"{prefix}:{{rl}}:blocks"
-        self._blocked_key = f"{prefix}:{{rl}}:blocked"
-        self._failures = f"{prefix}:{{rl}}:f:"
-        self._source = resources.files("readmodel").joinpath("lua", "fail.lua").read_text()
-        self._sha = hashlib.sha1(self._source.encode()).hexdigest()
+        self.keys = RateLimitKeys(prefix)
+        self.channel = self.keys.blocks_channel
+        self._fail = Script("fail")
         self.blocks: dict[str, int] = {}  # client -> blocked until (wall clock, ms)
 
     # -- who is asking ----------------------------------------------------------
@@ -99,7 +97,7 @@ class FailureLimiter:
 
     async def failed(self, client: str, now_ms: int) -> None:
         """Count one failed authentication of ``client``; block it past the limit."""
-        keys = [self._failures + client, self._blocked_key]
+        keys = [self.keys.failures(client), self.keys.blocked]
         args: list[str | int] = [
             self.window_ms,
             self.limit,
@@ -109,11 +107,7 @@ class FailureLimiter:
             client,
         ]
         try:
-            try:
-                until = await self.redis.evalsha(self._sha, len(keys), *keys, *args)
-            except NoScriptError:
-                await self.redis.script_load(self._source)
-                until = await self.redis.evalsha(self._sha, len(keys), *keys, *args)
+            until = await self._fail.run(Runner.of(self.redis), keys, args)
         except RedisError as exc:
             logger.warning("cannot count a failed authentication: %s", exc)
             return
@@ -132,7 +126,7 @@ class FailureLimiter:
     async def load(self, now_ms: int) -> None:
         """The blocks in force (after subscribing: none is missed in between)."""
         blocked = await self.redis.zrangebyscore(
-            self._blocked_key, f"({now_ms}", "+inf", withscores=True
+            self.keys.blocked, f"({now_ms}", "+inf", withscores=True
         )
         for client, until in blocked:  # type: ignore[str-unpack]
             name = client.decode() if isinstance(client, bytes) else str(client)

@@ -37,16 +37,16 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import hiredis
+from redis.exceptions import ResponseError
 
 from api.cache import AnswerCache
 from readmodel.connections import RedisEndpoint
-from readmodel.keys import current_generation_key
-from readmodel.pipelined import encode, open_connection, read_reply
+from readmodel.keys import Keyspace, current_generation_key, organization_of
+from readmodel.resp import encode, open_connection, read_reply, reply_parser
 
 logger = logging.getLogger(__name__)
 
 INVALIDATE = b"__redis__:invalidate"
-_ORG_TAG = b"{o"
 
 
 class TrackingLost(Exception):
@@ -54,16 +54,6 @@ class TrackingLost(Exception):
 
 
 _PING = encode("PING")
-
-
-def organization_of(key: bytes) -> int | None:
-    """The organization of a key tagged ``{o<org>}``, else None."""
-    start = key.find(_ORG_TAG)
-    if start < 0:
-        return None
-    end = key.find(b"}", start)
-    digits = key[start + 2 : end]
-    return int(digits) if end > 0 and digits.isdigit() else None
 
 
 class InvalidationTracker:
@@ -181,7 +171,7 @@ class InvalidationTracker:
             self._writer.close()
 
     async def _session(self) -> None:
-        parser = hiredis.Reader()
+        parser = reply_parser()
         async with asyncio.timeout(self.timeout_s):
             reader, writer = await self._open(parser)
             self._writer = writer
@@ -189,7 +179,7 @@ class InvalidationTracker:
             async def call(*parts: str | bytes) -> Any:
                 writer.write(encode(*parts))
                 reply = await self._read(reader, parser)
-                if isinstance(reply, hiredis.ReplyError):
+                if isinstance(reply, ResponseError):
                     raise TrackingLost(f"{parts[0]!r}: {reply}")
                 return reply
 
@@ -201,7 +191,7 @@ class InvalidationTracker:
                 generation = None if current is None else current.decode()
                 prefixes = [b"PREFIX", self.current_key]
                 if generation is not None:
-                    prefixes += [b"PREFIX", f"{self.prefix}:{generation}:{{o".encode()]
+                    prefixes += [b"PREFIX", Keyspace(self.prefix, generation).orgs_prefix.encode()]
                 await call(
                     "CLIENT", "TRACKING", "on", "REDIRECT", str(self.client_id), "BCAST", *prefixes
                 )
@@ -233,7 +223,7 @@ class InvalidationTracker:
 
     async def _check_generation(self, generation: str | None) -> None:
         """Read ``current`` again on a connection of its own, after subscribing."""
-        parser = hiredis.Reader()
+        parser = reply_parser()
         async with asyncio.timeout(self.timeout_s):
             reader, writer = await self._open(parser)
             try:
@@ -252,7 +242,7 @@ class InvalidationTracker:
         writer.write(b"".join(setup))
         for _ in setup:
             reply = await read_reply(reader, parser)
-            if isinstance(reply, hiredis.ReplyError):
+            if isinstance(reply, ResponseError):
                 writer.close()
                 raise TrackingLost(f"Redis refused the connection: {reply}")
         return reader, writer

@@ -20,7 +20,7 @@ cap under a burst (redis-py's cluster raises ``MaxConnectionsError`` there).
 ``RedisEndpoint`` adds what does not belong in a URL: the user and password
 from ``REDIS_USERNAME`` / ``REDIS_PASSWORD`` (or ``_FILE``), and the CA, client
 certificate and key files of TLS (docs/connecting.md). Every client takes it,
-redis-py's and the raw connections of ``readmodel.pipelined`` alike;
+redis-py's and the raw connections of ``readmodel.resp`` alike;
 ``check_redis`` turns a refusal of either into a ``ConfigError`` naming the
 variable to fix. ``redact_url`` is a URL as it may be logged: without its password.
 """
@@ -232,6 +232,15 @@ class RedisEndpoint:
         """The user and password to authenticate with (None, None: no AUTH)."""
         options = {**self._url_options(), **self.options()}
         return options.get("username") or None, options.get("password")
+
+    def node_options(self) -> dict[str, Any]:
+        """redis-py connection options of the node (a cluster's first), with this
+        endpoint's credentials and TLS context (``ssl_context``): for the raw RESP
+        connections (``readmodel.resp``)."""
+        options = self._url_options()
+        username, password = self.credentials()
+        options.update(username=username, password=password, ssl_context=self.ssl_context())
+        return options
 
     def ssl_context(self) -> ssl.SSLContext | None:
         """A client TLS context as redis-py makes it (the URL's ``ssl_cert_reqs`` and

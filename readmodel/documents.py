@@ -13,7 +13,7 @@ whatever the words are, and ``expand`` leaves plain JSON as it is. The read
 scripts return stored documents as they are; the API expands a page once, when
 it renders the page's body (``readmodel.reader.RedisPageReader``). The projector's
 scripts touch one thing inside a stored document, its count (``COUNT_AT``,
-``readmodel/lua/views.lua``).
+``readmodel/lua/list_entries.lua``).
 """
 
 from __future__ import annotations

@@ -7,34 +7,42 @@ atomic transition touches shares a Redis Cluster hash tag:
     {o<org>}  an organization's lists, documents and tokens (one request)
     {m<id>}   a meeting's state and registrations (one meeting transition)
 
-A meeting's ``member`` in every list is its id's digits after a letter for
-their number (``e12345``): short, and sorted as the ids.
+A meeting's ``entry`` in every list (its sorted-set member, its field in the
+hashes) is its id's digits after a letter for their number (``e12345``):
+short, and sorted as the ids. "Member" means only a user (members' lists).
 
 Organization keys (``OrgKeys``):
-    start        zset  member -> start ms      the organization's list, EAP copies included
-    end          zset  member -> end ms        the same meetings by end, for exact counts
-    s:<series>   zset  member -> start ms      one series of that list
-    doc          hash  member -> meeting JSON  as the API returns it, stored compact
+    start        zset  entry -> start ms       the organization's list, EAP copies included
+    end          zset  entry -> end ms         the same meetings by end, for exact counts
+    s:<series>   zset  entry -> start ms       one series of that list
+    doc          hash  entry -> meeting JSON   as the API returns it, stored compact
                                            (readmodel/documents.py)
-    meta         hash  member -> "key|series|source|version|people[|pkey|count]"
+    meta         hash  entry -> "key|series|source|version|people[|pkey|count]"
                        the content's ordering key, series, owner and snapshot
                        version; the count register: the members following it
                        (csv), and pkey/count when the register is ahead of the
-                       content (see lua/views.lua)
-    gone         zset  member -> ms removed    tombstones in meta, for pruning
-    from:<hpc>   set   members copied from an HPC organization
+                       content (see lua/list_entries.lua)
+    gone         zset  entry -> ms removed     tombstones in meta, for pruning
+    from:<hpc>   set   entries copied from an HPC organization
     links        hash  hpc org -> +version linked / -version unlinked (EAP side)
     eap          hash  eap org -> +version linked / -version unlinked (HPC side)
     tok          hash  token sha256 -> "1" issued / "0" revoked
-    users        hash  user id -> members      meetings of the list each user follows
-                                           (registered or leading), comma-separated
+    users        hash  member (user id) -> entries   the meetings of the list each
+                       member follows (registered or leading), comma-separated
+    u:<member>   zset  entry -> start ms       a member's list in layout 1 only (the
+                                           members' lists before ``users``)
+
+The organization scripts build some of these keys from the organization's
+base themselves (``base .. ':s:' .. series``); ``OrgKeys`` names every one of
+them (tests/unit/readmodel/test_keys.py checks the Lua against it).
 
 Meeting keys (``MeetingKeys``): ``state``, one hash: the snapshot's fields
 (version, owner, series, times, leaders, revision, terminal flag; no document,
 which only the organizations' lists hold), registration id -> user id (or "x"
 once canceled; the users with an active one follow the meeting).
 
-Global keys of a generation: ``orgs`` (organizations with a list, for
+Global keys of a generation: ``layout`` (the layout version it was made with,
+``LAYOUT``; none: layout 1), ``orgs`` (organizations with a list, for
 pruning), ``token:<sha>`` (which organizations a token was issued to, or
 revoked).
 
@@ -46,18 +54,30 @@ Control keys, outside every generation (``Control``), all in one slot under
     rebuild:lock       string  the running rebuild's owner (expires unless renewed)
     rebuild:progress   hash    a rebuild's targets and position per partition
     heartbeats         hash    projector worker id -> JSON of its latest state
+
+Rate-limit keys of the API (``RateLimitKeys``), in one slot under ``<prefix>:{rl}:``:
+    f:<client>         string  the client's failed authentications in the window
+    blocked            zset    client -> ms its block ends
+    blocks             channel "<client> <ms>" for each new block
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+LAYOUT = 2
+"""The layout version of the generations this code makes and writes.
 
-def member(meeting_id: int) -> str:
-    """A meeting's sorted-set member: equal start times then sort by id.
+1: generations made before the layout was recorded (they may hold the
+members' lists of before ``users``, ``OrgKeys.member_list_layout1``);
+2: the same without those (never written since ``users`` exists)."""
+
+
+def entry(meeting_id: int) -> str:
+    """A meeting's entry in the lists: equal start times then sort by id.
 
     The id's digits after a letter for their number ("a" for 1 digit, "e" for
-    5, "s" for 19, a positive signed 64-bit id's most): members of the same
+    5, "s" for 19, a positive signed 64-bit id's most): entries of the same
     score sort by id, and are short.
     """
     digits = str(meeting_id)
@@ -66,14 +86,28 @@ def member(meeting_id: int) -> str:
     return chr(ord("a") + len(digits) - 1) + digits
 
 
-def meeting_id_of(member: bytes | str) -> int:
-    """The meeting id a member names (``member``'s inverse)."""
-    return int(as_text(member)[1:])
+def meeting_id_of(entry: bytes | str) -> int:
+    """The meeting id an entry names (``entry``'s inverse)."""
+    return int(as_text(entry)[1:])
 
 
 def as_text(value: bytes | str) -> str:
     """A value read from Redis (bytes, unless a client decodes responses)."""
     return value.decode() if isinstance(value, bytes) else value
+
+
+ORG_TAG = b"{o"
+"""How an organization's hash tag ``{o<org>}`` begins."""
+
+
+def organization_of(key: bytes) -> int | None:
+    """The organization of a key tagged ``{o<org>}``, else None."""
+    start = key.find(ORG_TAG)
+    if start < 0:
+        return None
+    end = key.find(b"}", start)
+    digits = key[start + 2 : end]
+    return int(digits) if end > 0 and digits.isdigit() else None
 
 
 CONTROL_TAG = "{control}"
@@ -123,6 +157,9 @@ class Control:
 
 @dataclass(frozen=True, slots=True)
 class OrgKeys:
+    """An organization's keys: ``base`` (``<root>:{o<org>}``), which the
+    organization scripts take to build ``series`` and ``copied_from`` keys."""
+
     base: str
 
     @property
@@ -142,21 +179,36 @@ class OrgKeys:
         return f"{self.base}:meta"
 
     @property
+    def gone(self) -> str:
+        return f"{self.base}:gone"
+
+    @property
+    def links(self) -> str:
+        return f"{self.base}:links"
+
+    @property
+    def eap(self) -> str:
+        return f"{self.base}:eap"
+
+    @property
     def tokens(self) -> str:
         return f"{self.base}:tok"
 
-    def series(self, series_id: int) -> str:
+    def series(self, series_id: int | str) -> str:
         return f"{self.base}:s:{series_id}"
+
+    def copied_from(self, hpc_organization_id: int | str) -> str:
+        return f"{self.base}:from:{hpc_organization_id}"
 
     @property
     def users(self) -> str:
         """For each member (user id), the meetings of the list they follow (registered
-        or leading), comma-separated members (``member``), in no order."""
+        or leading), comma-separated entries (``entry``), in no order."""
         return f"{self.base}:users"
 
-    def member_before_users(self, member_id: int) -> str:
-        """A member's list in a generation built before ``users`` (2026-11-24): a sorted
-        set by start. Only the API reads it, until every deployment has rebuilt."""
+    def member_list_layout1(self, member_id: int) -> str:
+        """A member's list in a layout-1 generation made before ``users``: a sorted
+        set by start. Only the API reads it, and only in layout-1 generations."""
         return f"{self.base}:u:{member_id}"
 
 
@@ -179,6 +231,11 @@ class Keyspace:
     def org(self, organization_id: int) -> OrgKeys:
         return OrgKeys(f"{self.root}:{{o{organization_id}}}")
 
+    @property
+    def orgs_prefix(self) -> str:
+        """What every organization's keys begin with (``<root>:{o``)."""
+        return f"{self.root}:{{o"
+
     def meeting(self, meeting_id: int) -> MeetingKeys:
         return MeetingKeys(f"{self.root}:{{m{meeting_id}}}")
 
@@ -190,5 +247,28 @@ class Keyspace:
         return f"{self.root}:orgs"
 
     @property
+    def layout(self) -> str:
+        """The layout version the generation was made with (none: layout 1)."""
+        return f"{self.root}:layout"
+
+    @property
     def current(self) -> str:
         return current_generation_key(self.prefix)
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitKeys:
+    """The API's failed-authentication limiter (``api/ratelimit.py``, ``lua/fail.lua``)."""
+
+    prefix: str
+
+    @property
+    def blocks_channel(self) -> str:
+        return f"{self.prefix}:{{rl}}:blocks"
+
+    @property
+    def blocked(self) -> str:
+        return f"{self.prefix}:{{rl}}:blocked"
+
+    def failures(self, client: str) -> str:
+        return f"{self.prefix}:{{rl}}:f:{client}"

@@ -6,6 +6,11 @@ they are expanded here, ``readmodel.documents``). Only a token not
 issued to the path's organization takes a second round trip, to tell the two
 401s apart and to notice a read model that is gone (Redis restarted empty).
 
+The reader serves the generations of the layouts it knows
+(``READABLE_LAYOUTS``, see ``readmodel.generations``), and answers
+``ReadModelUnavailable`` (503) for any other. A generation's layout never
+changes: it is read once per generation, never on each request's path.
+
 ``RedisHeartbeats`` tells ``/readyz`` whether a projector worker keeps the
 read model fresh; never on the endpoint's path.
 """
@@ -20,19 +25,26 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import resources
-from typing import Any
 
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 
+from events.times import wall_clock_ms
 from readmodel.connections import RedisClient
 from readmodel.documents import expand
 from readmodel.errors import ReadModelUnavailable
+from readmodel.generations import layout_of
 from readmodel.heartbeats import live_workers
 from readmodel.keys import Control, Keyspace, as_text, current_generation_key
-from readmodel.pipelined import PipelinedConnection
+from readmodel.resp import PipelinedConnection
+from readmodel.scripts import Runner, Script
 
 logger = logging.getLogger(__name__)
+
+READABLE_LAYOUTS = frozenset({1, 2})
+"""The layouts (``keys.LAYOUT``) this reader reads. Layout 1 may hold the
+members' lists of before ``users``, which ``read_member.lua`` reads only in
+layout-1 generations; taking 1 out of this set takes that reader out too
+(tests/unit/readmodel/test_reader.py checks it)."""
 
 
 class Denial(enum.Enum):
@@ -53,46 +65,13 @@ def token_sha256(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _lua(name: str) -> str:
-    return resources.files("readmodel").joinpath("lua", name).read_text()
-
-
-class ReadScript:
-    """A read-only Lua script, run by its SHA; loaded again if Redis forgot it.
-
-    (redis-py's ``AsyncScript.__call__`` costs a slow Protocol ``isinstance``
-    check on every call: measurable on the hot path.)
-    """
-
-    def __init__(
-        self, redis: RedisClient, name: str, fast: PipelinedConnection | None = None
-    ) -> None:
-        self.redis = redis
-        self.fast = fast
-        self.source = _lua(name)
-        self.sha = hashlib.sha1(self.source.encode()).hexdigest()
-
-    async def __call__(self, keys: list[str], args: list[Any]) -> Any:
-        if self.fast is not None:
-            try:
-                return await self.fast.call("EVALSHA", self.sha, len(keys), *keys, *args)
-            except NoScriptError:
-                await self.fast.call("SCRIPT", "LOAD", self.source)
-                return await self.fast.call("EVALSHA", self.sha, len(keys), *keys, *args)
-        try:
-            return await self.redis.evalsha(self.sha, len(keys), *keys, *args)
-        except NoScriptError:
-            await self.redis.script_load(self.source)
-            return await self.redis.evalsha(self.sha, len(keys), *keys, *args)
-
-
 def _milliseconds(score: bytes) -> int | None:
     """A sorted-set score as read by a script ('' for none)."""
     return int(float(score)) if score else None
 
 
 class RedisPageReader:
-    """Pages through ``redis``, or through ``fast`` (``readmodel/pipelined.py``) for pages."""
+    """Pages through ``redis``, or through ``fast`` (``readmodel/resp.py``) for pages."""
 
     def __init__(
         self, redis: RedisClient, prefix: str, fast: PipelinedConnection | None = None
@@ -100,8 +79,10 @@ class RedisPageReader:
         self.redis = redis
         self.prefix = prefix
         self.keyspace: Keyspace | None = None
-        self._read = ReadScript(redis, "read.lua", fast)
-        self._read_member = ReadScript(redis, "read_member.lua", fast)
+        self._layouts: dict[str, int] = {}  # generation -> its layout
+        self._runner = Runner.of(fast if fast is not None else redis)
+        self._read = Script("read")
+        self._read_member = Script("read_member")
 
     async def refresh(self) -> Keyspace | None:
         """Follow the generation the projector serves; None when there is none."""
@@ -154,17 +135,23 @@ class RedisPageReader:
                 keyspace = self.keyspace or await self.refresh()
                 if keyspace is None:
                     raise ReadModelUnavailable("no read model generation is being served")
+                layout = self._layouts.get(keyspace.generation) or await self._layout(keyspace)
+                if layout not in READABLE_LAYOUTS:
+                    raise ReadModelUnavailable(unreadable(keyspace, layout))
                 if organization_id is not None:
                     keys = keyspace.org(organization_id)
                     if member_id is None:
                         view = keys.start if series_id is None else keys.series(series_id)
-                        reply = await self._read(
-                            [keys.tokens, view, keys.end, keys.doc], [sha, now_ms, offset, limit]
+                        reply = await self._read.run(
+                            self._runner,
+                            [keys.tokens, view, keys.end, keys.doc],
+                            [sha, now_ms, offset, limit],
                         )
                     else:
                         series = keys.series(series_id or 0)
-                        before = keys.member_before_users(member_id)
-                        reply = await self._read_member(
+                        before = keys.member_list_layout1(member_id)
+                        reply = await self._read_member.run(
+                            self._runner,
                             [
                                 keys.tokens,
                                 keys.users,
@@ -174,7 +161,15 @@ class RedisPageReader:
                                 series,
                                 before,
                             ],
-                            [sha, now_ms, offset, limit, int(series_id is not None), member_id],
+                            [
+                                sha,
+                                now_ms,
+                                offset,
+                                limit,
+                                int(series_id is not None),
+                                member_id,
+                                int(layout == 1),
+                            ],
                         )
                     if reply[0] == 1:
                         return Page(int(reply[1]), expand(reply[2]), _milliseconds(reply[3]))
@@ -206,7 +201,31 @@ class RedisPageReader:
         keyspace = await self.refresh()
         if keyspace is None:
             raise ReadModelUnavailable("no read model generation is being served")
+        layout = await self._layout(keyspace)
+        if layout not in READABLE_LAYOUTS:
+            raise ReadModelUnavailable(unreadable(keyspace, layout))
         return keyspace.generation
+
+    async def _layout(self, keyspace: Keyspace) -> int:
+        """The generation's layout, read once (it never changes)."""
+        layout = self._layouts.get(keyspace.generation)
+        if layout is None:
+            try:
+                layout = await layout_of(self.redis, keyspace)
+            except RedisError as exc:
+                raise ReadModelUnavailable(str(exc)) from exc
+            if len(self._layouts) > 16:  # generations long gone
+                self._layouts.clear()
+            self._layouts[keyspace.generation] = layout
+        return layout
+
+
+def unreadable(keyspace: Keyspace, layout: int) -> str:
+    readable = ", ".join(map(str, sorted(READABLE_LAYOUTS)))
+    return (
+        f"generation {keyspace.generation} holds read model layout {layout}; "
+        f"this API reads layouts {readable}"
+    )
 
 
 class RedisHeartbeats:
@@ -240,7 +259,7 @@ class RedisHeartbeats:
             beats = await self.redis.hgetall(self.key)
         except RedisError as exc:
             raise ReadModelUnavailable(str(exc)) from exc
-        now_ms = time.time_ns() // 1_000_000
+        now_ms = wall_clock_ms()
         self._verdict = bool(live_workers(beats, now_ms, self.max_staleness_ms))
         self._until = self.clock() + self.cache_s
         return self._verdict

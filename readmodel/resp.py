@@ -1,39 +1,60 @@
-"""A leaner path for the projector's big non-transactional pipelines.
+"""The read model's own RESP client: commands packed in bulk, replies parsed by hiredis.
 
-Applying a batch queues tens of thousands of ``EVALSHA`` commands; redis-py
-spends about 80% of the projector's own CPU time packing them one by one and
-reading the replies one by one (``bench/projector.py``, docs). ``LeanRedis``
-is a redis-py client whose ``pipeline(transaction=False)`` queues commands the
-same way but, on ``execute``, packs them all at once into RESP and parses the
-replies in bulk with hiredis, on connections of its own to the same server.
-Replies are what redis-py returns (its response callbacks are applied) and an
-error reply raises as redis-py would (``NoScriptError`` for ``NOSCRIPT``,
-after every reply is read). Anything else (transactions, TLS, decoded
-responses, a Unix socket) goes through redis-py unchanged; the connections
-speak the protocol redis-py's would (RESP3 by default), so replies have the
-same shapes.
+redis-py spends most of its time per command in layers the read model does
+not need (pool locks, per-call timeouts and retries, packing and parsing one
+command at a time). Two clients share this module's encoding, connection
+set-up, reply parsing and errors:
+
+- ``LeanRedis``, the projector's: a redis-py client whose
+  ``pipeline(transaction=False)`` queues commands as redis-py's does but, on
+  ``execute``, packs them all at once and parses the replies in bulk, on
+  connections of its own to the same server. Replies are what redis-py
+  returns (its response callbacks are applied). Anything else (transactions,
+  TLS, decoded responses, a Unix socket) goes through redis-py unchanged.
+- ``PipelinedConnection``, the API's page scripts': the commands of each
+  event loop iteration go out on one connection in one system call, and the
+  replies are handed out in order (Redis answers in order). Concurrent
+  requests share the connection, so a round trip is paid once per loop
+  iteration, not once per request.
+
+Errors are redis-py's, so callers handle every client alike:
+``ConnectionError`` (cannot connect, or the connection broke: every command in
+flight fails, the next call reconnects), ``TimeoutError`` (no reply in time),
+``ResponseError`` (Redis refused the command; ``NoScriptError`` for NOSCRIPT),
+raised for a pipeline after every reply is read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import inspect
-from collections.abc import Iterable, Sequence
-from typing import Any
+import ssl
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import hiredis
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-from redis.asyncio.connection import Connection
+from redis.asyncio.connection import Connection, SSLConnection
 from redis.client import EMPTY_RESPONSE, NEVER_DECODE
 from redis.exceptions import ConnectionError, NoScriptError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-_NOT_ENOUGH = object()
+if TYPE_CHECKING:
+    from readmodel.connections import RedisEndpoint
+
+NOT_ENOUGH = object()
+"""What ``reply_parser().gets()`` returns until a whole reply has arrived (not
+``False``, which is a RESP3 reply)."""
 _FEED = 16 * 1024
 """Bytes handed to the hiredis reader at a time: it moves what is left of its
 buffer forward each time a reply is taken, so a big feed costs a copy of
 itself per reply."""
 _pack_command = hiredis.pack_command
+
+# -- encoding ------------------------------------------------------------------
 
 
 def _encode(value: Any) -> bytes:
@@ -80,19 +101,101 @@ def pack_one(command: Sequence[Any]) -> bytes:
     return b"".join(out)
 
 
-def _error(reply: ResponseError) -> ResponseError:
+def encode(*parts: str | bytes | int) -> bytes:
+    """One command in RESP."""
+    return pack((parts,))
+
+
+# -- replies and errors ----------------------------------------------------------
+
+
+def reply_parser() -> hiredis.Reader:
+    """A hiredis reader whose error replies are ``ResponseError``s and which
+    returns ``NOT_ENOUGH`` until a reply is whole."""
+    return hiredis.Reader(replyError=ResponseError, notEnoughData=NOT_ENOUGH)
+
+
+def error_of(reply: ResponseError) -> ResponseError:
     """An error reply as redis-py raises it."""
     message = str(reply)
     return NoScriptError(message) if message.startswith("NOSCRIPT") else reply
 
 
+def checked(reply: Any) -> Any:
+    """The reply, or its error raised (as redis-py would)."""
+    if isinstance(reply, ResponseError):
+        raise error_of(reply)
+    return reply
+
+
+async def read_reply(reader: asyncio.StreamReader, parser: hiredis.Reader) -> Any:
+    """The next reply (from ``reply_parser()``), errors as ``ResponseError``s."""
+    while True:
+        reply = parser.gets()
+        if reply is not NOT_ENOUGH:
+            return reply
+        data = await reader.read(65536)
+        if not data:
+            raise EOFError("Redis closed the connection")
+        parser.feed(data)
+
+
+# -- connections -----------------------------------------------------------------
+
+
+async def open_stream(
+    options: Mapping[str, Any], limit: int = 1 << 16
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A stream to the server of redis-py connection ``options`` (host and
+    port, or a Unix socket's path; TLS when their connection class is, with
+    their ``ssl_context`` if they carry one)."""
+    if "path" in options:
+        return await asyncio.open_unix_connection(options["path"], limit=limit)
+    if "ssl_context" in options:
+        context = options["ssl_context"]
+    elif options.get("connection_class") is SSLConnection:
+        context = ssl.create_default_context()
+    else:
+        context = None
+    host, port = options.get("host", "localhost"), int(options.get("port") or 6379)
+    return await asyncio.open_connection(host, port, ssl=context, limit=limit)
+
+
+def setup_commands(options: Mapping[str, Any], protocol: int = 2) -> list[list[Any]]:
+    """The commands that authenticate, choose the protocol and select the
+    database of ``options`` (redis-py connection options)."""
+    password, username = options.get("password"), options.get("username")
+    setup: list[list[Any]] = []
+    if protocol != 2:
+        auth = ["AUTH", username or "default", password] if password is not None else []
+        setup.append(["HELLO", protocol, *auth])
+    elif password is not None:
+        setup.append(["AUTH", *([username] if username else []), password])
+    if int(options.get("db") or 0):
+        setup.append(["SELECT", int(options["db"])])
+    return setup
+
+
+async def open_connection(
+    redis: RedisEndpoint | str,
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, list[bytes]]:
+    """A stream to the Redis of ``redis`` (a cluster's first node), over TLS for
+    ``rediss``, and the commands (RESP) that authenticate and select."""
+    # connections imports this module (LeanRedis): its endpoint is imported here.
+    from readmodel.connections import redis_endpoint
+
+    options = redis_endpoint(redis).node_options()
+    reader, writer = await open_stream(options)
+    return reader, writer, [pack((command,)) for command in setup_commands(options)]
+
+
 class _Link:
-    """One connection of our own: a stream pair and a hiredis reader."""
+    """One connection of ``LeanRedis``'s own: a stream pair and a hiredis reader."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
-        self.parser = hiredis.Reader(replyError=ResponseError, notEnoughData=_NOT_ENOUGH)
+        self.parser = reply_parser()
 
     async def call(self, payload: bytes, count: int) -> list[Any]:
         """Send ``payload`` (``count`` commands); their replies, errors as ``ResponseError``s."""
@@ -114,13 +217,16 @@ class _Link:
             for begin in range(0, len(data), _FEED):
                 parser.feed(data, begin, min(_FEED, len(data) - begin))
                 reply = parser.gets()
-                while reply is not _NOT_ENOUGH:
+                while reply is not NOT_ENOUGH:
                     append(reply)
                     reply = parser.gets()
         return replies
 
     def close(self) -> None:
         self.writer.close()
+
+
+# -- the projector's big pipelines --------------------------------------------------
 
 
 class LeanRedis(Redis):
@@ -149,27 +255,18 @@ class LeanRedis(Redis):
         host, port = kwargs.get("host", "localhost"), int(kwargs.get("port", 6379))
         try:
             async with asyncio.timeout(timeout):
-                reader, writer = await asyncio.open_connection(host, port, limit=1 << 22)
+                reader, writer = await open_stream(kwargs, limit=1 << 22)
         except (OSError, TimeoutError) as exc:  # as redis-py reports it
             raise ConnectionError(f"Error connecting to {host}:{port}: {exc!r}") from exc
         link = _Link(reader, writer)
         try:
-            # The protocol redis-py's own connections speak (RESP3 unless the
-            # URL says protocol=2), so that replies have the same shapes.
+            # The protocol redis-py's own connections speak (as the URL says),
+            # so that replies have the same shapes.
             protocol = int(self.connection_pool.connection_class(**kwargs).protocol or 2)
-            password, username = kwargs.get("password"), kwargs.get("username")
-            setup: list[list[Any]] = []
-            if protocol != 2:
-                auth = ["AUTH", username or "default", password] if password is not None else []
-                setup.append(["HELLO", protocol, *auth])
-            elif password is not None:
-                setup.append(["AUTH", *([username] if username else []), password])
-            if int(kwargs.get("db") or 0):
-                setup.append(["SELECT", int(kwargs["db"])])
+            setup = setup_commands(kwargs, protocol)
             if setup:
                 for reply in await link.call(pack(setup), len(setup)):
-                    if isinstance(reply, ResponseError):
-                        raise _error(reply)
+                    checked(reply)
         except BaseException:
             link.close()
             raise
@@ -244,10 +341,97 @@ class LeanPipeline(Pipeline):
         """What redis-py's ``parse_response`` makes of a reply."""
         options.pop(NEVER_DECODE, None)  # nothing is decoded here
         if isinstance(reply, ResponseError):
-            return options[EMPTY_RESPONSE] if EMPTY_RESPONSE in options else _error(reply)
+            return options[EMPTY_RESPONSE] if EMPTY_RESPONSE in options else error_of(reply)
         options.pop(EMPTY_RESPONSE, None)
         options.pop("keys", None)
         if name not in self.response_callbacks:  # a CaseInsensitiveDict: not .get()
             return reply
         result = self.response_callbacks[name](reply, **options)
         return await result if inspect.isawaitable(result) else result
+
+
+# -- the API's page scripts ----------------------------------------------------------
+
+
+class PipelinedConnection:
+    """One connection to the single Redis node of ``url``, shared by every caller."""
+
+    def __init__(self, redis: RedisEndpoint | str, timeout_s: float) -> None:
+        self.url = redis
+        self.timeout_s = timeout_s
+        self._writer: asyncio.StreamWriter | None = None
+        self._pending: collections.deque[asyncio.Future[Any]] = collections.deque()
+        self._reading: asyncio.Task[None] | None = None
+        self._connecting = asyncio.Lock()
+        self._buffer: list[bytes] = []  # commands written at the end of this loop iteration
+
+    async def call(self, *parts: str | bytes | int) -> Any:
+        """One command's reply (redis-py's errors, see the module's docstring)."""
+        writer = self._writer or await self._connect()
+        reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.append(reply)
+        if not self._buffer:
+            asyncio.get_running_loop().call_soon(self._flush, writer)
+        self._buffer.append(encode(*parts))
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                return checked(await reply)
+        except TimeoutError as exc:  # the reply, if it comes, is skipped
+            raise RedisTimeoutError(f"no reply from Redis within {self.timeout_s} s") from exc
+
+    def _flush(self, writer: asyncio.StreamWriter) -> None:
+        """The commands of one loop iteration, in one write (one system call)."""
+        if self._buffer and writer is self._writer:
+            writer.write(b"".join(self._buffer))
+        self._buffer.clear()
+
+    async def _connect(self) -> asyncio.StreamWriter:
+        async with self._connecting:
+            if self._writer is not None:
+                return self._writer
+            try:
+                async with asyncio.timeout(self.timeout_s):
+                    reader, writer, setup = await open_connection(self.url)
+                    parser = reply_parser()
+                    writer.write(b"".join(setup))
+                    for _ in setup:
+                        checked(await read_reply(reader, parser))
+            except (OSError, EOFError, ResponseError) as exc:  # OSError: timeouts too
+                raise ConnectionError(f"cannot connect to Redis: {exc}") from exc
+            self._writer = writer
+            self._reading = asyncio.create_task(self._read(reader, writer, parser))
+            return writer
+
+    async def _read(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, parser: hiredis.Reader
+    ) -> None:
+        error: Exception = ConnectionError("the connection to Redis was closed")
+        try:
+            while True:
+                data = await reader.read(65536)
+                if not data:
+                    break
+                parser.feed(data)
+                while (reply := parser.gets()) is not NOT_ENOUGH:
+                    waiter = self._pending.popleft()
+                    if not waiter.done():
+                        waiter.set_result(reply)
+        except (OSError, hiredis.ProtocolError) as exc:
+            error = ConnectionError(f"the connection to Redis broke: {exc}")
+        finally:
+            if self._writer is writer:
+                self._writer = None
+            writer.close()
+            self._buffer.clear()
+            while self._pending:
+                waiter = self._pending.popleft()
+                if not waiter.done():
+                    waiter.set_exception(error)
+
+    async def aclose(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
+        if self._reading is not None:
+            with contextlib.suppress(Exception):
+                await self._reading

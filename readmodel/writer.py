@@ -18,15 +18,12 @@ short by a crash and redelivered, leaves the same read model.
 from __future__ import annotations
 
 import hashlib
-import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from importlib import resources
-from typing import Any, TypeVar, assert_never
+from typing import Any, assert_never
 
-from redis.exceptions import NoScriptError
-
+from events.times import wall_clock_ms
 from readmodel.changes import (
     Change,
     EndMeeting,
@@ -40,14 +37,10 @@ from readmodel.changes import (
 )
 from readmodel.connections import RedisClient
 from readmodel.connections import RedisPipeline as Pipeline
-from readmodel.keys import Keyspace, OrgKeys, member
+from readmodel.keys import Keyspace, OrgKeys, entry
+from readmodel.scripts import Script, ScriptSet
 
 DAY_MS = 86_400_000
-T = TypeVar("T")
-
-
-def wall_clock_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,9 +93,9 @@ class Projection:
 class Listing:
     """What a write of one meeting into an organization's lists carries."""
 
-    member: str
+    entry: str
     key: int  # of the content: 2 * rev + 1 beats every earlier write and removal
-    pkey: int  # of the count register (people, registered_attendees); see views.lua
+    pkey: int  # of the count register (people, registered_attendees); see list_entries.lua
     start: bytes
     end: bytes
     series: bytes
@@ -123,28 +116,6 @@ FollowUp = Callable[[Pipeline, list[Any]], None]
 """Queues step 3's commands, given the replies of the step-2 commands it follows."""
 
 
-def _lua(name: str) -> str:
-    return resources.files("readmodel").joinpath("lua", f"{name}.lua").read_text()
-
-
-class Script:
-    """A Lua script of ``lua/``, queued on pipelines by its SHA.
-
-    ``library`` names a file of shared functions prepended to the script. The
-    ``#!lua`` line makes a Redis Cluster (7.0+) refuse any key outside the
-    slot of the script's declared keys, even one it builds itself
-    (``<base>:s:<series>``) and even on the same node, so a key out of its
-    slot fails at once rather than only when slots move.
-    """
-
-    def __init__(self, name: str, library: str | None = None) -> None:
-        self.source = "#!lua\n" + (_lua(library) if library else "") + _lua(name)
-        self.sha = hashlib.sha1(self.source.encode()).hexdigest()
-
-    def __call__(self, *, keys: Sequence[str], args: Sequence[Any], client: Pipeline) -> None:
-        client.evalsha(self.sha, len(keys), *keys, *args)
-
-
 class RedisReadModel:
     """Applies changes to one generation of the read model."""
 
@@ -160,13 +131,13 @@ class RedisReadModel:
         self.retention = retention
         self.clock = clock
         self._meeting = Script("meeting")
-        self._put = Script("put", library="views")
-        self._remove = Script("remove", library="views")
-        self._link = Script("link", library="views")
-        self._hpc = Script("hpc", library="views")
+        self._put = Script("put", library="list_entries")
+        self._remove = Script("remove", library="list_entries")
+        self._link = Script("link", library="list_entries")
+        self._hpc = Script("hpc", library="list_entries")
         self._token = Script("token")
-        self._prune = Script("prune", library="views")
-        self._scripts = (
+        self._prune = Script("prune", library="list_entries")
+        self._scripts = ScriptSet(
             self._meeting,
             self._put,
             self._remove,
@@ -178,22 +149,12 @@ class RedisReadModel:
 
     async def load_scripts(self) -> None:
         """Load every script (again: after a Redis restart or SCRIPT FLUSH)."""
-        for script in self._scripts:
-            await self.redis.script_load(script.source)
+        await self._scripts.load(self.redis)
 
     async def apply(self, changes: Sequence[Change]) -> None:
         """Apply a batch; idempotent, so a failed batch can simply be applied again."""
         if changes:
-            await self._with_scripts(partial(self._apply, changes))
-
-    async def _with_scripts(self, operation: Callable[[], Awaitable[T]]) -> T:
-        """Run an idempotent operation; if Redis has forgotten the scripts
-        (restarted, SCRIPT FLUSH), load them and run it again."""
-        try:
-            return await operation()
-        except NoScriptError:
-            await self.load_scripts()
-            return await operation()
+            await self._scripts.run(self.redis, partial(self._apply, changes))
 
     async def _apply(self, changes: Sequence[Change]) -> None:
         now = self.clock()
@@ -215,7 +176,7 @@ class RedisReadModel:
         common = [now, r.ended_ms, r.tombstone_ms, r.pending_ms, r.grace_ms]
         for meeting_id, ops in meetings.items():
             state = self.keyspace.meeting(meeting_id).state
-            self._meeting(keys=[state], args=[*common, *ops], client=pipe)
+            self._meeting.queue(keys=[state], args=[*common, *ops], pipe=pipe)
         first = await pipe.execute()
 
         projections = {
@@ -258,7 +219,7 @@ class RedisReadModel:
 
     async def prune(self, limit: int = 1000) -> int:
         """Drop ended meetings from every list and expired tombstones."""
-        return await self._with_scripts(partial(self._prune_all, limit))
+        return await self._scripts.run(self.redis, partial(self._prune_all, limit))
 
     async def _prune_all(self, limit: int) -> int:
         now = self.clock()
@@ -267,10 +228,10 @@ class RedisReadModel:
             org = int(raw)
             keys = self._org(org)
             pipe = self.redis.pipeline(transaction=False)
-            self._prune(
-                keys=[keys.start, keys.end, keys.doc, keys.meta, f"{keys.base}:gone"],
+            self._prune.queue(
+                keys=[keys.start, keys.end, keys.doc, keys.meta, keys.gone],
                 args=[keys.base, org, now, self.retention.tombstone_ms, limit],
-                client=pipe,
+                pipe=pipe,
             )
             (count,) = await pipe.execute()
             freed += int(count)
@@ -283,14 +244,14 @@ class RedisReadModel:
         match change:
             case SetEapLink():
                 keys = self._org(change.eap_organization_id)
-                self._link(
+                self._link.queue(
                     keys=[
                         keys.start,
                         keys.end,
                         keys.doc,
                         keys.meta,
-                        f"{keys.base}:gone",
-                        f"{keys.base}:links",
+                        keys.gone,
+                        keys.links,
                     ],
                     args=[
                         keys.base,
@@ -299,21 +260,21 @@ class RedisReadModel:
                         change.version,
                         int(change.linked),
                     ],
-                    client=pipe,
+                    pipe=pipe,
                 )
                 return
             case IssueToken():
-                self._token(
+                self._token.queue(
                     keys=[self.keyspace.token(change.token_sha256)],
                     args=["issue", change.organization_id],
-                    client=pipe,
+                    pipe=pipe,
                 )
                 return
             case RevokeToken():
-                self._token(
+                self._token.queue(
                     keys=[self.keyspace.token(change.token_sha256)],
                     args=["revoke", change.organization_id],
-                    client=pipe,
+                    pipe=pipe,
                 )
                 return
             case _:
@@ -330,11 +291,11 @@ class RedisReadModel:
         state has applied (when it was applied, or when that batch is
         redelivered); otherwise the lists keep theirs with the new count. The
         count and followers are a register of their own, ordered by revision
-        apart from the document (``lua/views.lua``): a count that comes before
+        apart from the document (``lua/list_entries.lua``): a count that comes before
         its document waits for it. The copies take the meeting as the owner
         holds it after the write, with the owner's two keys.
         """
-        m = member(p.meeting_id)
+        m = entry(p.meeting_id)
         count = p.registered_attendees
         doc = snapshot.head + str(count).encode() + snapshot.tail if snapshot else b""
         key = 2 * p.rev + 1
@@ -367,8 +328,8 @@ class RedisReadModel:
 
     def _link_hpc_side(self, pipe: Pipeline, change: SetEapLink, now: int) -> FollowUp:
         hpc = self._org(change.hpc_organization_id)
-        self._hpc(
-            keys=[hpc.start, hpc.end, hpc.doc, hpc.meta, f"{hpc.base}:eap"],
+        self._hpc.queue(
+            keys=[hpc.start, hpc.end, hpc.doc, hpc.meta, hpc.eap],
             args=[
                 hpc.base,
                 change.hpc_organization_id,
@@ -376,7 +337,7 @@ class RedisReadModel:
                 change.version,
                 int(change.linked),
             ],
-            client=pipe,
+            pipe=pipe,
         )
         pipe.sadd(self.keyspace.orgs, change.eap_organization_id)
         source = str(change.hpc_organization_id).encode()
@@ -398,20 +359,20 @@ class RedisReadModel:
     ) -> None:
         """``link``: for a copy, the version of the link it is made under."""
         keys = self._org(org)
-        self._put(
+        self._put.queue(
             keys=[
                 keys.start,
                 keys.end,
                 keys.doc,
                 keys.meta,
-                f"{keys.base}:gone",
-                f"{keys.base}:links",
-                f"{keys.base}:eap",
+                keys.gone,
+                keys.links,
+                keys.eap,
             ],
             args=[
                 keys.base,
                 org,
-                listing.member,
+                listing.entry,
                 listing.key,
                 listing.pkey,
                 listing.start,
@@ -425,31 +386,31 @@ class RedisReadModel:
                 now,
                 link,
             ],
-            client=pipe,
+            pipe=pipe,
         )
 
     def _remove_from(
         self, pipe: Pipeline, org: int, m: str, key: int, now: int, *, own: bool
     ) -> None:
         keys = self._org(org)
-        self._remove(
+        self._remove.queue(
             keys=[
                 keys.start,
                 keys.end,
                 keys.doc,
                 keys.meta,
-                f"{keys.base}:gone",
-                f"{keys.base}:eap",
+                keys.gone,
+                keys.eap,
             ],
             args=[keys.base, org, m, key, now, int(own)],
-            client=pipe,
+            pipe=pipe,
         )
 
     def _set_token(self, pipe: Pipeline, org: int, token_sha256: str, issued: bool) -> None:
-        self._token(
+        self._token.queue(
             keys=[self._org(org).tokens],
             args=["grant" if issued else "deny", token_sha256],
-            client=pipe,
+            pipe=pipe,
         )
 
     def _org(self, organization_id: int) -> OrgKeys:

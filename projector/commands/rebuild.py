@@ -24,15 +24,15 @@ import logging
 import sys
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import TopicPartition
 from redis.asyncio.lock import Lock
 from redis.exceptions import LockError, LockNotOwnedError
-from redis.typing import EncodableT, FieldT
 
+from events.times import wall_clock_ms
 from projector.commands.progress import Progress
 from projector.kafka.offsets import log_end_offsets
 from projector.kafka.records import Record
@@ -41,23 +41,35 @@ from projector.settings import ProjectorSettings
 from projector.worker.pipeline import OneWriter, Pipeline, Prepared
 from projector.worker.startup import prepare
 from readmodel.connections import RedisClient, connect_redis
-from readmodel.keys import Control, as_text
+from readmodel.generations import (
+    NotBuilding,
+    RebuildProgress,
+    begin_building,
+    delete_generation,
+    delete_other_generations,
+    drop_building,
+    layout_of,
+    read_progress,
+    save_progress,
+    swap,
+)
+from readmodel.keys import LAYOUT, Control, as_text
 from readmodel.writer import RedisReadModel
 
 logger = logging.getLogger(__name__)
 
 WRITES_IN_FLIGHT = 4
 """Batches a rebuild writes at once (see ``replay``). Each batch's three steps
-wait on Redis in turn; with four under way Redis rarely waits for Python (1M
-events: 28 s against 31 s with two, ``scripts/bench projector``)."""
+wait on Redis in turn; with four under way Redis rarely waits for Python
+(``scripts/bench projector`` measures it)."""
 
 GC_EVERY = 50_000
 """Allocations between the replay's young-generation garbage collections.
 
-Python's default (700) had the collector walk each batch's tens of thousands
-of live records, changes and commands over and over: about a quarter of the
-replay's CPU time (``bench/rebuild_cpu.py``). What a replay leaves in cycles is
-freed as surely, just later."""
+Python's default (700) has the collector walk each batch's tens of thousands
+of live records, changes and commands over and over, a large share of the
+replay's CPU time (``bench/rebuild_cpu.py`` measures it). What a replay leaves
+in cycles is freed as surely, just later."""
 
 
 def add_parser(commands: Any) -> None:
@@ -97,35 +109,25 @@ class Plan:
     def total(self) -> int:
         return sum(self.targets.values())
 
-    def fields(self) -> dict[FieldT, EncodableT]:
-        fields: dict[FieldT, EncodableT] = {
-            "generation": self.generation,
-            "started_ms": self.started_ms,
-            "events_total": self.total,
-            "events_done": self.done,
-            "updated_ms": time.time_ns() // 1_000_000,
-        }
-        for tp, offset in self.targets.items():
-            fields[f"target:{tp.topic}:{tp.partition}"] = offset
-        for tp, offset in self.positions.items():
-            fields[f"position:{tp.topic}:{tp.partition}"] = offset
-        return fields
+    def progress(self) -> RebuildProgress:
+        """The plan as the rebuild saves it (``Control.rebuild_progress``)."""
+        return RebuildProgress(
+            self.generation,
+            self.started_ms,
+            targets={(tp.topic, tp.partition): offset for tp, offset in self.targets.items()},
+            positions={(tp.topic, tp.partition): offset for tp, offset in self.positions.items()},
+        )
 
     @classmethod
-    def parse(cls, fields: dict[Any, Any]) -> Plan:
-        targets: dict[TopicPartition, int] = {}
-        positions: dict[TopicPartition, int] = {}
-        for raw_name, raw_value in fields.items():
-            kind, _, where = as_text(raw_name).partition(":")
-            if kind in ("target", "position"):
-                topic, _, partition = where.rpartition(":")
-                tp = TopicPartition(topic, int(partition))
-                (targets if kind == "target" else positions)[tp] = int(raw_value)
+    def of(cls, progress: RebuildProgress) -> Plan:
+        assert progress.generation is not None, "read_progress returns none without it"
         return cls(
-            generation=fields[b"generation"].decode(),
-            started_ms=int(fields[b"started_ms"]),
-            targets=targets,
-            positions={tp: positions.get(tp, 0) for tp in targets},
+            generation=progress.generation,
+            started_ms=progress.started_ms or 0,
+            targets={TopicPartition(*where): offset for where, offset in progress.targets.items()},
+            positions={
+                TopicPartition(*where): offset for where, offset in progress.positions.items()
+            },
         )
 
 
@@ -138,7 +140,7 @@ async def run(settings: ProjectorSettings, args: argparse.Namespace) -> int:
             if args.abort:
                 return await abort(redis, control, settings)
             return await rebuild(redis, control, settings)
-    except LockError as exc:
+    except (LockError, NotBuilding) as exc:
         print(f"projector rebuild: {exc}", file=sys.stderr)
         return 1
     finally:
@@ -199,11 +201,21 @@ async def rebuild(redis: RedisClient, control: Control, settings: ProjectorSetti
 
 
 async def resume(redis: RedisClient, control: Control) -> Plan | None:
-    building = await redis.get(control.building)
-    fields = await redis.hgetall(control.rebuild_progress)
-    if building is None or fields.get(b"generation") != building:
+    """The plan of the rebuild that was filling ``building``, unless its
+    generation is of another layout (made by an older version: begun anew)."""
+    progress = await read_progress(redis, control)
+    if progress is None:
         return None
-    plan = Plan.parse(fields)
+    plan = Plan.of(progress)
+    layout = await layout_of(redis, control.keyspace(plan.generation))
+    if layout != LAYOUT:
+        logger.info(
+            "the paused rebuild of generation %s has layout %d, not %d: rebuilding anew",
+            plan.generation,
+            layout,
+            LAYOUT,
+        )
+        return None
     logger.info(
         "resuming the rebuild of generation %s at %d of %d events",
         plan.generation,
@@ -215,26 +227,16 @@ async def resume(redis: RedisClient, control: Control) -> Plan | None:
 
 async def begin(redis: RedisClient, control: Control, settings: ProjectorSettings) -> Plan:
     leftover = await redis.get(control.building)
-    if leftover is not None:  # a rebuild that died before it saved a plan
-        await drop_building(redis, control, as_text(leftover), settings)
-    generation = await next_generation(redis, control)
+    if leftover is not None:  # a rebuild that died before it saved a plan, or of another layout
+        await drop_building(redis, control, as_text(leftover), settings.generation_grace_s)
     # From here on the live projector writes to the new generation too; so
     # every record past the targets fixed below reaches it.
-    await redis.set(control.building, generation)
+    generation = await begin_building(redis, control)
     targets = await log_end_offsets(settings.kafka, settings.topics.names())
-    plan = Plan(generation, time.time_ns() // 1_000_000, targets, dict.fromkeys(targets, 0))
-    await redis.hset(control.rebuild_progress, mapping=plan.fields())
+    plan = Plan(generation, wall_clock_ms(), targets, dict.fromkeys(targets, 0))
+    await save_progress(redis, control, plan.progress())
     logger.info("rebuilding into generation %s: %d events to replay", generation, plan.total)
     return plan
-
-
-async def next_generation(redis: RedisClient, control: Control) -> str:
-    current = await redis.get(control.current)
-    number = int(await redis.incr(control.generations))
-    if current is not None and number <= int(current):
-        await redis.set(control.generations, int(current))
-        number = int(await redis.incr(control.generations))
-    return str(number)
 
 
 async def replay(
@@ -268,7 +270,7 @@ async def replay(
         if before is not None:
             await before
         plan.positions.update(positions)
-        await redis.hset(control.rebuild_progress, mapping=plan.fields())
+        await save_progress(redis, control, plan.progress())
         progress.advance(len(prepared.records))
 
     writing: deque[asyncio.Task[None]] = deque()
@@ -315,79 +317,11 @@ async def prepare_in_steps(pipeline: Pipeline, records: list[Record], step: int 
     )
 
 
-SWAP = """#!lua
--- Serve ARGV[1] if it is still the generation being built; one slot ({control}).
--- KEYS: building, current, rebuild progress. Returns {1, old current or ""}, or {0}.
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {0} end
-local old = redis.call('GET', KEYS[2]) or ''
-redis.call('SET', KEYS[2], ARGV[1])
-redis.call('DEL', KEYS[1], KEYS[3])
-return {1, old}
-"""
-
-
-async def swap(redis: RedisClient, control: Control, generation: str) -> str | None:
-    """Serve ``generation``; returns the generation served before.
-
-    One script rather than WATCH/MULTI: atomic on a single node and in a
-    cluster alike, since every control key shares the slot ``{control}``.
-    """
-    script = redis.register_script(SWAP)
-    keys = [control.building, control.current, control.rebuild_progress]
-    reply = await script(keys=keys, args=[generation])
-    if int(reply[0]) != 1:
-        raise LockError(f"generation {generation} is no longer being built")
-    old = as_text(reply[1])
-    return old or None
-
-
 async def abort(redis: RedisClient, control: Control, settings: ProjectorSettings) -> int:
     building = await redis.get(control.building)
     if building is None:
         print("no rebuild to abort")
         return 0
-    deleted = await drop_building(redis, control, as_text(building), settings)
+    deleted = await drop_building(redis, control, as_text(building), settings.generation_grace_s)
     print(f"rebuild of generation {as_text(building)} aborted ({deleted:,} keys deleted)")
     return 0
-
-
-async def drop_building(
-    redis: RedisClient, control: Control, generation: str, settings: ProjectorSettings
-) -> int:
-    await redis.delete(control.building, control.rebuild_progress)
-    await asyncio.sleep(settings.generation_grace_s)  # live batches still writing it finish
-    return await delete_generation(redis, control, generation)
-
-
-async def delete_generation(redis: RedisClient, control: Control, generation: str) -> int:
-    """Unlink every key of a generation; returns how many."""
-    match = f"{control.keyspace(generation).root}:*"
-    return await unlink_matching(redis, match, lambda key: True)
-
-
-async def delete_other_generations(redis: RedisClient, control: Control, keep: str) -> int:
-    """Unlink keys of generations neither served nor being built: strays that a
-    live batch in flight during a swap wrote after its generation was deleted."""
-    building = await redis.get(control.building)
-    keep_all = {keep, *([as_text(building)] if building is not None else [])}
-    depth = control.prefix.count(":") + 1
-
-    def stray(key: bytes) -> bool:
-        generation = as_text(key).split(":")[depth]
-        return generation.isdigit() and generation not in keep_all
-
-    return await unlink_matching(redis, f"{control.prefix}:*", stray)
-
-
-async def unlink_matching(redis: RedisClient, match: str, chosen: Callable[[bytes], bool]) -> int:
-    deleted = 0
-    batch: list[bytes] = []
-    async for key in redis.scan_iter(match=match, count=1000):
-        if chosen(key):
-            batch.append(key)
-        if len(batch) >= 1000:
-            deleted += await redis.unlink(*batch)
-            batch.clear()
-    if batch:
-        deleted += await redis.unlink(*batch)
-    return deleted

@@ -26,6 +26,7 @@ from projector.kafka.offsets import PartitionLag, read_lag
 from projector.settings import ProjectorSettings
 from projector.worker.startup import StartupError
 from readmodel.connections import RedisClient, connect_redis
+from readmodel.generations import RebuildProgress
 from readmodel.keys import Control, Keyspace, as_text
 
 TIMEOUT_S = 5.0
@@ -93,23 +94,18 @@ class Status:
 
 def parse_rebuild(building: str, locked: bool, fields: Mapping[str, str]) -> Rebuild:
     """What the rebuild command left in ``rebuild:progress`` (tolerating any of it missing)."""
-    targets: dict[str, int] = {}
-    positions: dict[str, int] = {}
-    for name, value in fields.items():
-        kind, _, where = name.partition(":")
-        topic, _, partition = where.rpartition(":")
-        number = _int(value)
-        if kind in ("target", "position") and partition.isdigit() and number is not None:
-            (targets if kind == "target" else positions)[f"{topic}[{partition}]"] = number
+    progress = RebuildProgress.parse(fields)
+    places = {f"{topic}[{partition}]": (topic, partition) for topic, partition in progress.targets}
     return Rebuild(
-        generation=fields.get("generation", building),
+        generation=progress.generation or building,
         running=locked,
-        events_done=_int(fields.get("events_done")),
-        events_total=_int(fields.get("events_total")),
-        started_ms=_int(fields.get("started_ms")),
-        updated_ms=_int(fields.get("updated_ms")),
+        events_done=progress.events_done,
+        events_total=progress.events_total,
+        started_ms=progress.started_ms,
+        updated_ms=progress.updated_ms,
         partitions=tuple(
-            (where, positions.get(where, 0), target) for where, target in sorted(targets.items())
+            (name, progress.positions[where], progress.targets[where])
+            for name, where in sorted(places.items())
         ),
     )
 

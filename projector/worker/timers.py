@@ -19,7 +19,7 @@ from projector.worker.health import heartbeat as heartbeat_of
 from projector.worker.health import worker_id
 from projector.worker.metrics import MetricsServer, measure_lag
 from projector.worker.resources import Resources
-from readmodel.generations import ReadModelLost
+from readmodel.generations import LayoutMismatch, ReadModelLost
 from readmodel.heartbeats import HeartbeatWriter
 
 logger = logging.getLogger(__name__)
@@ -36,8 +36,8 @@ def add_timers(app: faust.App, settings: ProjectorSettings, resources: Resources
             freed = 0
             for store in await resources.generations.writers():
                 freed += await store.prune()
-        except ReadModelLost:
-            return  # being rebuilt; nothing of it to prune yet
+        except (ReadModelLost, LayoutMismatch):
+            return  # being rebuilt, or to be rebuilt: nothing of it to prune yet
         except Exception:
             logger.exception("pruning failed; next try in %.0fs", settings.prune_interval_s)
             return

@@ -12,11 +12,11 @@ redis.call('HSET', links, hpc, linked and ARGV[4] or ('-' .. ARGV[4]))
 if linked then return 1 end
 
 local copied = base .. ':from:' .. hpc
-for _, m in ipairs(redis.call('SMEMBERS', copied)) do
-  local _, series, source, _, people = read_meta(meta, m)
-  unlist(base, org, m, series, source, people)
-  redis.call('HDEL', meta, m)
-  redis.call('ZREM', gone, m)
+for _, entry in ipairs(redis.call('SMEMBERS', copied)) do
+  local _, series, source, _, people = read_meta(meta, entry)
+  unlist(base, org, entry, series, source, people)
+  redis.call('HDEL', meta, entry)
+  redis.call('ZREM', gone, entry)
 end
 redis.call('DEL', copied)
 return 1

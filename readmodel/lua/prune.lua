@@ -8,16 +8,16 @@ local base, org, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local retention, limit = tonumber(ARGV[4]), tonumber(ARGV[5])
 
 local ended = redis.call('ZRANGEBYSCORE', end_z, '-inf', now, 'LIMIT', 0, limit)
-for _, m in ipairs(ended) do
-  local key, series, source, _, people, pkey, count = read_meta(meta, m)
-  unlist(base, org, m, series, source, people)
-  tombstone(meta, m, key, people, pkey, count)
-  redis.call('ZADD', gone, now, m)
+for _, entry in ipairs(ended) do
+  local key, series, source, _, people, pkey, count = read_meta(meta, entry)
+  unlist(base, org, entry, series, source, people)
+  tombstone(meta, entry, key, people, pkey, count)
+  redis.call('ZADD', gone, now, entry)
 end
 
 local expired = redis.call('ZRANGEBYSCORE', gone, '-inf', now - retention, 'LIMIT', 0, limit)
-for _, m in ipairs(expired) do
-  redis.call('HDEL', meta, m)
-  redis.call('ZREM', gone, m)
+for _, entry in ipairs(expired) do
+  redis.call('HDEL', meta, entry)
+  redis.call('ZREM', gone, entry)
 end
 return #ended + #expired

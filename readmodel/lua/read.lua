@@ -15,11 +15,11 @@ if redis.call('HGET', tok, ARGV[1]) ~= '1' then return {0} end
 local next_end = redis.call('ZRANGEBYSCORE', end_z, '(' .. now, '+inf', 'LIMIT', 0, 1, 'WITHSCORES')[2] or ''
 
 local skip, ranks = {}, {}
-for _, m in ipairs(redis.call('ZRANGEBYSCORE', end_z, '-inf', now)) do
-  local rank = redis.call('ZRANK', view, m)
+for _, entry in ipairs(redis.call('ZRANGEBYSCORE', end_z, '-inf', now)) do
+  local rank = redis.call('ZRANK', view, entry)
   if rank then
     ranks[#ranks + 1] = rank
-    skip[m] = true
+    skip[entry] = true
   end
 end
 local total = redis.call('ZCARD', view) - #ranks
@@ -33,9 +33,9 @@ for _, rank in ipairs(ranks) do
 end
 
 local page = {}
-for _, m in ipairs(redis.call('ZRANGE', view, first, first + limit - 1 + #ranks)) do
-  if not skip[m] then
-    page[#page + 1] = m
+for _, entry in ipairs(redis.call('ZRANGE', view, first, first + limit - 1 + #ranks)) do
+  if not skip[entry] then
+    page[#page + 1] = entry
     if #page == limit then break end
   end
 end

@@ -17,7 +17,7 @@ from events.models import decode_event
 from events.times import wall_clock_ms
 from projector.projection.memory import InMemoryReadModel
 from projector.projection.project import project
-from readmodel.keys import Control, member
+from readmodel.keys import Control, entry
 from tests.builders import at, registration_created, scheduled
 from tests.histories import random_history
 from tests.system import System
@@ -195,7 +195,7 @@ async def test_verify_agrees_then_names_each_difference(system: System) -> None:
     try:
         await redis.hset(
             f"{system.namespace}:1:{{o{org}}}:doc",
-            member(meeting["id"]),
+            entry(meeting["id"]),
             json.dumps(tampered, separators=(",", ":")),
         )
     finally:

@@ -21,7 +21,8 @@ from api.app import create_app
 from api.settings import ApiSettings
 from devstack.redis import RedisServer
 from events.times import wall_clock_ms
-from readmodel.keys import Keyspace, member
+from readmodel.keys import LAYOUT, Keyspace, entry
+from readmodel.reader import READABLE_LAYOUTS
 from readmodel.writer import RedisReadModel
 from tests.builders import (
     MINUTE_MS,
@@ -435,7 +436,7 @@ async def test_a_meeting_leaves_the_instant_it_ends_without_pruning(
     assert await api.ids(page=2, items=1) == [3]
     assert await api.ids(page=3, items=1) == []
     # The projector did not prune: the meeting is still in the list in Redis.
-    assert await model.redis.zscore(model.keyspace.org(ORG).end, member(1)) == end
+    assert await model.redis.zscore(model.keyspace.org(ORG).end, entry(1)) == end
 
 
 # -- every response is JSON -------------------------------------------------------
@@ -615,18 +616,43 @@ async def test_a_members_list_is_in_the_organizations_order(model: ReadModel, ap
     assert pages == [organization[:4], organization[4:]]
 
 
-async def test_a_members_list_of_a_generation_built_before_the_users_hash_is_read(
-    model: ReadModel, api: Api
-) -> None:
+async def test_a_members_list_of_a_layout_1_generation_is_read(model: ReadModel, api: Api) -> None:
+    # ``model`` records no layout: a generation made before layouts were, layout 1,
+    # which may keep a sorted set by start per member (before the users hash).
     await model.publish(future_meeting(1, hour=1), future_meeting(2, hour=2), future_meeting(3))
     keys = model.keyspace.org(ORG)
-    # The layout of main before 2026-11-24: a sorted set by start per member.
     await model.redis.zadd(
-        keys.member_before_users(77), {member(1): DAY_2099 + HOUR_MS, member(3): DAY_2099}
+        keys.member_list_layout1(77), {entry(1): DAY_2099 + HOUR_MS, entry(3): DAY_2099}
     )
 
     assert await api.ids(member_path(77)) == [3, 1]
     assert await api.ids(member_path(78)) == []
+
+
+async def test_a_layout_2_generation_reads_the_users_hash_only(model: ReadModel, api: Api) -> None:
+    await model.redis.set(model.keyspace.layout, LAYOUT)
+    await model.publish(future_meeting(1, hour=1), future_meeting(2, hour=2), future_meeting(3))
+    await model.publish(registration_created(1, 2, 78))
+    keys = model.keyspace.org(ORG)
+    await model.redis.zadd(
+        keys.member_list_layout1(77), {entry(1): DAY_2099 + HOUR_MS, entry(3): DAY_2099}
+    )
+
+    assert await api.ids(member_path(77)) == []  # no layout-1 list in a layout-2 generation
+    assert await api.ids(member_path(78)) == [2]
+    assert await api.ids() == [3, 1, 2]
+
+
+async def test_a_generation_of_a_layout_the_api_does_not_know_is_503(
+    model: ReadModel, api: Api
+) -> None:
+    await model.redis.set(model.keyspace.layout, max(READABLE_LAYOUTS) + 1)
+    await model.publish(future_meeting(1))
+
+    assert_unavailable(await api.get(PATH, bearer()))
+    assert_unavailable(await api.get(member_path(77), bearer()))
+    assert_unavailable(await api.get("/readyz"))
+    assert (await api.get("/healthz")).status_code == 200
 
 
 @pytest.mark.parametrize(

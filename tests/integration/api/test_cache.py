@@ -24,7 +24,7 @@ from api.app import Api, create_app
 from api.cache import AnswerCache
 from api.settings import ApiSettings
 from events.times import wall_clock_ms
-from readmodel.keys import Keyspace, member
+from readmodel.keys import Keyspace, entry
 from tests.builders import (
     Event,
     at,
@@ -339,7 +339,7 @@ async def test_a_write_is_seen_even_before_the_api_has_read_its_invalidation(
         with SyncRedis.from_url(redis_url) as blocking:
             for n in range(5):
                 document = b'{"id":%d}' % (1000 + n)
-                blocking.hset(keys.doc, member(1), document)  # the loop does not run meanwhile
+                blocking.hset(keys.doc, entry(1), document)  # the loop does not run meanwhile
                 status, _headers, body = await lists.respond(scope, str(ORG), None)
                 assert (status, document in body) == (200, True)
                 status, _headers, body = await lists.respond(scope, str(ORG), None)

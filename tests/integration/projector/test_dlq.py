@@ -18,7 +18,7 @@ from projector.commands.deadletter_view import DeadLetter, diagnose, kind_of_rea
 from projector.kafka.records import Record
 from projector.settings import ProjectorSettings
 from projector.worker.startup import prepare
-from readmodel.keys import Control, as_text, member
+from readmodel.keys import Control, as_text, entry
 from tests.builders import HOUR_MS, at, encode, scheduled
 from tests.system import System
 
@@ -155,7 +155,7 @@ async def test_a_dead_letter_that_decodes_after_a_fix_is_replayed_and_applied(
     try:
         generation = as_text(await redis.get(Control(system.namespace).current) or b"")
         doc = Control(system.namespace).keyspace(generation).org(77).doc
-        assert await redis.hexists(doc, member(4242))
+        assert await redis.hexists(doc, entry(4242))
     finally:
         await redis.aclose()
 

@@ -18,10 +18,9 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import LockError, MaxConnectionsError, ResponseError
+from redis.exceptions import MaxConnectionsError, ResponseError
 
 from devstack.redis_cluster import LocalRedisCluster
-from projector.commands.rebuild import delete_generation, delete_other_generations, swap
 from projector.commands.status import read_served
 from projector.commands.verify import read_list
 from readmodel.connections import (
@@ -30,6 +29,7 @@ from readmodel.connections import (
     check_redis,
     connect_redis,
 )
+from readmodel.generations import NotBuilding, delete_generation, delete_other_generations, swap
 from readmodel.keys import Control, as_text
 from readmodel.writer import RedisReadModel
 from tests.builders import eap_linked, eap_unlinked, registration_created, token_issued
@@ -144,7 +144,7 @@ async def test_a_swap_and_the_clean_up_of_old_generations_cover_every_primary(
 
     assert as_text(await cluster.get(control.current) or b"") == "2"
     assert await cluster.exists(control.building, control.rebuild_progress) == 0
-    with pytest.raises(LockError):
+    with pytest.raises(NotBuilding):
         await swap(cluster, control, "2")  # no longer being built
     assert await delete_generation(cluster, control, "1") == sum(old_keys)
     assert await delete_other_generations(cluster, control, keep="2") == 12

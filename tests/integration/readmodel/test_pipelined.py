@@ -1,4 +1,4 @@
-"""The page scripts' pipelined connection (``readmodel/pipelined.py``) under faults."""
+"""The page scripts' pipelined connection (``readmodel/resp.py``) under faults."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from devstack.redis import RedisServer
-from readmodel.pipelined import PipelinedConnection
+from readmodel.resp import PipelinedConnection
 from tests.builders import token_issued
 from tests.integration.api.test_api import PATH, ReadModel, bearer, future_meeting, path
 from tests.integration.api.test_cache import serving

@@ -19,7 +19,7 @@ from api.tracking import InvalidationTracker
 from devstack.tls import Certificates, TlsRedisServer, make_certificates
 from events.config import ConfigError
 from readmodel.connections import RedisClient, RedisEndpoint, check_redis, connect_redis
-from readmodel.pipelined import PipelinedConnection
+from readmodel.resp import PipelinedConnection
 
 ROOT = Path(__file__).resolve().parents[3]
 PASSWORDS = {"api": "api-Secret-1", "projector": "projector-Secret-2", "operator": "op-Secret-3"}

@@ -21,11 +21,12 @@ from hypothesis import strategies as st
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from devstack.services import Services
+from events.times import wall_clock_ms
 from readmodel.changes import Change
 from readmodel.connections import RedisClient, connect_redis
-from readmodel.keys import Keyspace, member
+from readmodel.keys import Keyspace, entry
 from readmodel.reader import Denial
-from readmodel.writer import DAY_MS, RedisReadModel, Retention, wall_clock_ms
+from readmodel.writer import DAY_MS, RedisReadModel, Retention
 from tests.builders import (
     HOUR_MS,
     MINUTE_MS,
@@ -814,7 +815,7 @@ async def test_a_meetings_changes_in_one_batch_are_one_transition_call(
         await redis.aclose()
 
 
-# The count register (views.lua): b holds a snapshot's batch between its steps
+# The count register (list_entries.lua): b holds a snapshot's batch between its steps
 # while a applies later changes of the same meeting. Each case: (before, b's
 # events, a's events, the step b stalls after).
 COUNT_REGISTER_CASES = {
@@ -932,16 +933,16 @@ async def test_a_count_without_its_document_is_kept_then_pruned(
             await crashing.apply(snapshot)
         await model.apply(changes_of([registration_created(1, 10, 100)]))
         assert await ids(model, 2, BEFORE) == []  # a count never brings a document
-        assert await redis.hexists(keys.meta, member(10))
-        assert await redis.zscore(f"{keys.base}:gone", member(10)) is not None
+        assert await redis.hexists(keys.meta, entry(10))
+        assert await redis.zscore(keys.gone, entry(10)) is not None
 
         forgotten = wall_clock_ms() + Retention().tombstone_ms + 1
         await RedisReadModel(redis, model.keyspace, clock=lambda: forgotten).prune()
-        assert not await redis.hexists(keys.meta, member(10))  # bounded
+        assert not await redis.hexists(keys.meta, entry(10))  # bounded
 
         await model.apply(snapshot)  # redelivered at last: it counts from the state
         assert await attendees(model, 2, BEFORE) == {10: 1}
-        assert await redis.zscore(f"{keys.base}:gone", member(10)) is None
+        assert await redis.zscore(keys.gone, entry(10)) is None
     finally:
         await delete_keys(redis, namespace)
         await redis.aclose()
@@ -1061,13 +1062,13 @@ class TestRedisMemoryIsBounded:
         assert freed == 3  # meeting 1 in its organization and its copy, meeting 3
         for org in (1, 2):
             keys = model.keyspace.org(org)
-            for gone in (member(1), member(3)):
+            for gone in (entry(1), entry(3)):
                 assert await redis.hexists(keys.doc, gone) == 0
                 assert await redis.zscore(keys.start, gone) is None
                 assert await redis.zscore(keys.end, gone) is None
                 assert await redis.zscore(keys.series(41), gone) is None
             assert await redis.zcard(keys.start) == 1
-        assert await redis.smembers(f"{model.keyspace.org(1).base}:from:2") == {member(2).encode()}
+        assert await redis.smembers(model.keyspace.org(1).copied_from(2)) == {entry(2).encode()}
         # Read as of a moment before they ended: pruned meetings are gone for good.
         assert await ids(model, 1, BEFORE) == [2]
         assert await ids(model, 2, BEFORE, series=41) == [2]
@@ -1081,17 +1082,17 @@ class TestRedisMemoryIsBounded:
         await model.apply(changes_of([meeting(1, 1), meeting(2, 1, version=1, hour=1)]))
         await model.apply(changes_of([canceled(2, 1, version=2)]))
         keys = keyspace.org(1)
-        assert await redis.zcard(f"{keys.base}:gone") == 1  # meeting 2's tombstone
+        assert await redis.zcard(keys.gone) == 1  # meeting 2's tombstone
 
         after_end = T + 2 * HOUR_MS
         await RedisReadModel(redis, keyspace, clock=lambda: after_end).prune()
-        assert await redis.zcard(f"{keys.base}:gone") == 2  # and meeting 1's, pruned
+        assert await redis.zcard(keys.gone) == 2  # and meeting 1's, pruned
         assert await redis.hlen(keys.meta) == 2
 
         forgotten = after_end + Retention().tombstone_ms
         await RedisReadModel(redis, keyspace, clock=lambda: forgotten).prune()
 
-        assert await redis.zcard(f"{keys.base}:gone") == 0
+        assert await redis.zcard(keys.gone) == 0
         assert await redis.hlen(keys.meta) == 0
         assert await redis.hlen(keys.doc) == 0
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from api.cache import AnswerCache, Key
-from api.tracking import organization_of
+from readmodel.keys import organization_of
 
 KEY: Key = (5, None, None, 1, 20)
 

@@ -105,7 +105,7 @@ def test_everything_one_request_reads_shares_the_organizations_slot() -> None:
     org = Keyspace("um", "7").org(5)
     request_keys = [org.start, org.end, org.doc, org.meta, org.tokens, org.series(412)]
     request_keys += [org.users]
-    # what the organization scripts build from ``base`` (projector/lua/views.lua, put.lua)
+    # what the organization scripts build from ``base`` (readmodel/lua/list_entries.lua, put.lua)
     built = [f"{org.base}:{suffix}" for suffix in ("gone", "links", "eap", "from:900", "users")]
     built += [f"{org.base}:s:41"]
 

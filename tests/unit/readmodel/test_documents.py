@@ -122,5 +122,5 @@ def test_a_document_is_stored_in_under_half_its_size() -> None:
 
 
 def test_the_count_byte_of_the_scripts_is_the_documents() -> None:
-    views = (ROOT / "readmodel/lua/views.lua").read_text()
+    views = (ROOT / "readmodel/lua/list_entries.lua").read_text()
     assert f"local COUNT_AT = '\\{COUNT_AT[0]}'" in views

@@ -1,14 +1,14 @@
 -- Shared by the organization scripts (put, remove, prune, link, hpc), which
 -- the store loads with this file prepended. ``base`` is an organization's key
--- prefix (hash tag {o<id>}); ``m`` a meeting's sorted-set member.
+-- prefix (hash tag {o<id>}); ``entry`` a meeting's entry in its lists (readmodel/keys.py).
 
--- What meta holds of m ("key|series|source|version|people[|pkey|count]"):
--- - the content of the last write that brought m's document or took it out:
+-- What meta holds of entry ("key|series|source|version|people[|pkey|count]"):
+-- - the content of the last write that brought entry's document or took it out:
 --   its ordering key (2*rev+1 for a write, 2*rev for a removal), series,
 --   source organization and the snapshot version of the document;
--- - the count register: the members who follow m (registered or leading,
+-- - the count register: the members who follow entry (registered or leading,
 --   comma-separated), and registered_attendees, both as of the highest
---   revision any write of m carried here, ``pkey`` (2*rev+1). It is ordered
+--   revision any write of entry carried here, ``pkey`` (2*rev+1). It is ordered
 --   apart from the content: a write without the document (a registration's)
 --   still counts when the document of its version has yet to come, and the
 --   document, when it comes, shows the count of the highest revision.
@@ -17,8 +17,8 @@
 -- A tombstone is "key||||", or "key||||people|pkey|count" while the register
 -- is ahead of it. Returns key, series, source, version, people, pkey, count
 -- (count nil when it is the document's).
-local function read_meta(meta, m)
-  local raw = redis.call('HGET', meta, m)
+local function read_meta(meta, entry)
+  local raw = redis.call('HGET', meta, entry)
   if not raw then return 0, '', '', '', '', 0, nil end
   local f = {}
   for value in string.gmatch(raw .. '|', '([^|]*)|') do f[#f + 1] = value end
@@ -28,19 +28,19 @@ end
 
 local function fmt(n) return string.format('%.0f', n) end
 
--- Record m's content and register (see read_meta).
-local function write_meta(meta, m, key, series, source, version, people, pkey, count)
+-- Record entry's content and register (see read_meta).
+local function write_meta(meta, entry, key, series, source, version, people, pkey, count)
   local raw = table.concat({fmt(key), series, source, version, people}, '|')
   if pkey > key then raw = raw .. '|' .. fmt(pkey) .. '|' .. count end
-  redis.call('HSET', meta, m, raw)
+  redis.call('HSET', meta, entry, raw)
 end
 
 -- Leave a tombstone of key; the register stays only while it is ahead.
-local function tombstone(meta, m, key, people, pkey, count)
+local function tombstone(meta, entry, key, people, pkey, count)
   if pkey > key and count then
-    write_meta(meta, m, key, '', '', '', people, pkey, count)
+    write_meta(meta, entry, key, '', '', '', people, pkey, count)
   else
-    redis.call('HSET', meta, m, fmt(key) .. '||||')
+    redis.call('HSET', meta, entry, fmt(key) .. '||||')
   end
 end
 
@@ -79,22 +79,22 @@ end
 
 -- The members' lists: base:users holds, for each member (user id), the
 -- meetings of the organization's list they follow (registered or leading),
--- comma-separated, in no order (api/read_member.lua sorts them by start).
-local function follow(users, user, m)
+-- comma-separated, in no order (read_member.lua sorts them by start).
+local function follow(users, user, entry)
   local held = redis.call('HGET', users, user)
   if not held then
-    redis.call('HSET', users, user, m)
-  elseif not string.find(',' .. held .. ',', ',' .. m .. ',', 1, true) then
-    redis.call('HSET', users, user, held .. ',' .. m)
+    redis.call('HSET', users, user, entry)
+  elseif not string.find(',' .. held .. ',', ',' .. entry .. ',', 1, true) then
+    redis.call('HSET', users, user, held .. ',' .. entry)
   end
 end
 
-local function unfollow(users, user, m)
+local function unfollow(users, user, entry)
   local held = redis.call('HGET', users, user)
   if not held then return end
   local kept = {}
   for other in string.gmatch(held, '[^,]+') do
-    if other ~= m then kept[#kept + 1] = other end
+    if other ~= entry then kept[#kept + 1] = other end
   end
   if #kept == 0 then
     redis.call('HDEL', users, user)
@@ -103,29 +103,29 @@ local function unfollow(users, user, m)
   end
 end
 
--- The members who follow m here (registered or leading, comma-separated):
--- m is in each one's list, and in nobody else's. ``old`` are the followers of
--- the last write (meta), whose lists hold m now: only the differences are
+-- The members who follow entry here (registered or leading, comma-separated):
+-- entry is in each one's list, and in nobody else's. ``old`` are the followers of
+-- the last write (meta), whose lists hold entry now: only the differences are
 -- written.
-local function set_people(base, m, people, old)
+local function set_people(base, entry, people, old)
   local users = base .. ':users'
   local gone = {}
   for user in string.gmatch(old, '[^,]+') do gone[user] = true end
   for user in string.gmatch(people, '[^,]+') do
-    if not gone[user] then follow(users, user, m) end
+    if not gone[user] then follow(users, user, entry) end
     gone[user] = nil
   end
-  for user in pairs(gone) do unfollow(users, user, m) end
+  for user in pairs(gone) do unfollow(users, user, entry) end
 end
 
--- Take m out of every list of the organization (its meta stays as it is),
+-- Take entry out of every list of the organization (its meta stays as it is),
 -- the lists of its followers ``people`` too.
-local function unlist(base, org, m, series, source, people)
-  redis.call('ZREM', base .. ':start', m)
-  redis.call('ZREM', base .. ':end', m)
-  redis.call('HDEL', base .. ':doc', m)
-  if series ~= '' then redis.call('ZREM', base .. ':s:' .. series, m) end
-  if source ~= '' and source ~= org then redis.call('SREM', base .. ':from:' .. source, m) end
-  for user in string.gmatch(people, '[^,]+') do unfollow(base .. ':users', user, m) end
+local function unlist(base, org, entry, series, source, people)
+  redis.call('ZREM', base .. ':start', entry)
+  redis.call('ZREM', base .. ':end', entry)
+  redis.call('HDEL', base .. ':doc', entry)
+  if series ~= '' then redis.call('ZREM', base .. ':s:' .. series, entry) end
+  if source ~= '' and source ~= org then redis.call('SREM', base .. ':from:' .. source, entry) end
+  for user in string.gmatch(people, '[^,]+') do unfollow(base .. ':users', user, entry) end
 end
 
