@@ -22,6 +22,8 @@ from devstack.services import Services, provide_services
 from projector.settings import ProjectorSettings
 from tests.system import System
 
+pytest_plugins = ["pytester", "tests.skip_policy"]
+
 
 @pytest.fixture(scope="session")
 def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
@@ -74,7 +76,10 @@ def tansu_broker(tmp_path: Path) -> Iterator[TansuBroker]:
 
 
 def _require(find_binary: Callable[[], Path]) -> None:
-    """Skip the test, saying why, when a server's binary is not on this machine."""
+    """Skip the test, saying why, when a server's binary is not on this machine.
+
+    In CI that skip is a failure (tests/skip_policy.py): CI must have every binary.
+    """
     try:
         find_binary()
     except BinaryNotFoundError as exc:
