@@ -8,6 +8,7 @@ Tests that stop or restart a server take a private one: ``redis_server``,
 ``tansu_broker``. ``redis_cluster`` is a private Redis Cluster (3 primaries).
 """
 
+import os
 import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,10 +23,38 @@ from devstack.services import Services, provide_services
 from projector.settings import ProjectorSettings
 from tests.system import System
 
+pytest_plugins = ["pytester", "tests.skip_policy"]
+
+
+TANSU_GROUP_SETTINGS = {
+    "PROJECTOR_SESSION_TIMEOUT_S": "3",
+    "PROJECTOR_HEARTBEAT_INTERVAL_S": "0.5",
+}
+"""The projectors' consumer-group timings on the embedded broker.
+
+Tansu holds a consumer-group join for about half the session timeout, and a
+killed worker's partitions move once its session times out: a short session
+makes every projector start and every rebalance a few seconds shorter. Apache
+Kafka refuses sessions shorter than its ``group.min.session.timeout.ms`` (6 s by
+default), so a broker from Docker or the environment keeps the defaults.
+"""
+
 
 @pytest.fixture(scope="session")
 def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
-    with provide_services(log_dir=tmp_path_factory.mktemp("services")) as provided:
+    """The session's broker and Redis; one pair per xdist worker.
+
+    On the embedded broker, the processes the tests start (they inherit this
+    environment) and the settings they read take ``TANSU_GROUP_SETTINGS``,
+    unless the environment already names them.
+    """
+    with (
+        provide_services(log_dir=tmp_path_factory.mktemp("services")) as provided,
+        pytest.MonkeyPatch.context() as patch,
+    ):
+        if provided.kafka_origin == "embedded":
+            for name, value in TANSU_GROUP_SETTINGS.items():
+                patch.setenv(name, os.environ.get(name, value))
         yield provided
 
 
@@ -74,7 +103,10 @@ def tansu_broker(tmp_path: Path) -> Iterator[TansuBroker]:
 
 
 def _require(find_binary: Callable[[], Path]) -> None:
-    """Skip the test, saying why, when a server's binary is not on this machine."""
+    """Skip the test, saying why, when a server's binary is not on this machine.
+
+    In CI that skip is a failure (tests/skip_policy.py): CI must have every binary.
+    """
     try:
         find_binary()
     except BinaryNotFoundError as exc:

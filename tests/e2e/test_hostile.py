@@ -34,6 +34,10 @@ from readmodel.keys import Control
 from tests.builders import HOUR_MS, at, registration_created, scheduled, token_issued, token_revoked
 from tests.system import System
 
+# Every test here shares the module's ``hostile`` fixture (a Redis, a projector
+# and an API of its own): one xdist worker runs them all, so it starts once.
+pytestmark = pytest.mark.xdist_group("hostile")
+
 ORG, OTHER_ORG = 5, 6
 SERIES = 412
 MEMBER = 7001
@@ -44,6 +48,20 @@ MEETINGS = 25
 TOKEN = f"hostile-raw-token-{secrets.token_hex(8)}"
 OTHER_TOKEN = f"hostile-raw-token-{secrets.token_hex(8)}"
 REVOKED = f"hostile-raw-token-{secrets.token_hex(8)}"
+
+
+def named_tokens(value: bytes) -> bytes:
+    """``value`` with each raw token written as its name, for a test id: ids must not
+    be random, or xdist workers collect different tests."""
+    for name, token in (("TOKEN", TOKEN), ("OTHER_TOKEN", OTHER_TOKEN), ("REVOKED", REVOKED)):
+        for form, label in (
+            (token, name),
+            (token.upper(), f"{name}.upper()"),
+            (token[:-1], f"{name}[:-1]"),
+        ):
+            value = value.replace(form.encode(), f"<{label}>".encode())
+    return value
+
 
 UNAUTHORIZED = {"error": "Unauthorized Access"}
 NOT_AUTHORIZED = {"error": "Not Authorized"}
@@ -646,7 +664,7 @@ def test_duplicate_query_parameters(hostile: Hostile) -> None:
         TOKEN.encode(),
         b"Bearer " + b"a" * 8000,
     ],
-    ids=lambda value: repr(value[:40]),
+    ids=lambda value: repr(named_tokens(value)[:40]),
 )
 def test_hostile_authorization(hostile: Hostile, authorization: bytes) -> None:
     hostile.check(authorization=authorization)
