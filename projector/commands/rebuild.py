@@ -39,6 +39,7 @@ from projector.kafka.records import Record
 from projector.kafka.replay import read_records
 from projector.settings import ProjectorSettings
 from projector.worker.pipeline import OneWriter, Pipeline, Prepared
+from projector.worker.retry import retry_forever
 from projector.worker.startup import prepare
 from readmodel.connections import RedisClient, connect_redis
 from readmodel.generations import (
@@ -54,6 +55,7 @@ from readmodel.generations import (
     swap,
 )
 from readmodel.keys import LAYOUT, Control, as_text
+from readmodel.positions import PositionBook, Run
 from readmodel.writer import RedisReadModel
 
 logger = logging.getLogger(__name__)
@@ -183,7 +185,17 @@ async def rebuild(redis: RedisClient, control: Control, settings: ProjectorSetti
     await store.load_scripts()
     dead_letters = DeadLetterCount()
     started = time.monotonic()
-    await replay(plan, Pipeline(OneWriter(store), dead_letters), redis, control, settings)
+    book = PositionBook(
+        redis,
+        control.keyspace(plan.generation),
+        min_replicas=settings.redis_min_replicas,
+        wait_timeout_ms=settings.redis_wait_timeout_ms,
+    )
+    try:
+        pipeline = Pipeline(OneWriter(store), dead_letters)
+        await replay(plan, pipeline, redis, control, settings, book)
+    finally:
+        await book.aclose()
     elapsed = time.monotonic() - started
     old = await swap(redis, control, plan.generation)
     print(
@@ -245,6 +257,7 @@ async def replay(
     redis: RedisClient,
     control: Control,
     settings: ProjectorSettings,
+    book: PositionBook | None = None,
 ) -> None:
     """Apply every record from each partition's position up to its target.
 
@@ -253,8 +266,9 @@ async def replay(
     scripts while Python packs another's commands or parses its replies; the
     store allows it (any order, two workers at once). Positions are saved in
     order: after a batch is written and every batch before it too, so a
-    resumed rebuild never skips a record. The garbage collector runs at the
-    slower pace of ``GC_EVERY`` meanwhile.
+    resumed rebuild never skips a record. Each batch's runs of offsets go to
+    the generation's positions (``book``) once it is written. The garbage
+    collector runs at the slower pace of ``GC_EVERY`` meanwhile.
     """
     progress = Progress(plan.total, done=plan.done)
     batches = read_records(
@@ -264,24 +278,34 @@ async def replay(
     async def write(
         prepared: Prepared,
         positions: dict[TopicPartition, int],
+        runs: list[Run],
         before: asyncio.Task[None] | None,
     ) -> None:
         await pipeline.write(prepared)
         if before is not None:
             await before
+        if book is not None:  # in order, as the progress: each run joins the one before
+            await retry_forever(lambda: book.record(runs), "recording the replay's positions")
         plan.positions.update(positions)
         await save_progress(redis, control, plan.progress())
         progress.advance(len(prepared.records))
 
     writing: deque[asyncio.Task[None]] = deque()
+    reached = dict(plan.positions)
     try:
         with collecting_garbage_every(GC_EVERY):
             async for records, positions in batches:
                 prepared = await prepare_in_steps(pipeline, records)
+                runs = [
+                    Run(tp.topic, tp.partition, reached.get(tp, 0), offset)
+                    for tp, offset in positions.items()
+                    if offset > reached.get(tp, 0)
+                ]
+                reached.update(positions)
                 while len(writing) >= WRITES_IN_FLIGHT:
                     await writing.popleft()
                 last = writing[-1] if writing else None
-                writing.append(asyncio.create_task(write(prepared, positions, last)))
+                writing.append(asyncio.create_task(write(prepared, positions, runs, last)))
             while writing:
                 await writing.popleft()
     finally:

@@ -1,0 +1,226 @@
+"""Nothing acknowledged is ever lost: Redis comes back without some writes, and
+the projector applies them again by itself (docs/healing.md).
+
+Each test runs the real processes on private servers, loses writes the way
+Redis loses them, and then checks, with no operator command, that:
+
+- every answer the API gave meanwhile was a well-formed 503 or a list that
+  some earlier moment of the history gives (``Plausible``);
+- the read model converges to the in-memory reference, and ``verify`` exits 0.
+
+The histories: ``before`` (any events, fully applied before the fault), then
+``late`` events that schedule new meetings only, so that the lists of any
+moment in between hold every meeting of ``before`` and some of ``late``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from devstack.redis import PersistentRedisServer
+from tests.builders import at, leader, scheduled
+from tests.e2e.test_operations import TOKEN, answers, reference_of
+from tests.histories import random_history
+from tests.system import System
+
+HOUR_MS = 3_600_000
+HEAL = {
+    "PROJECTOR_REBUILD_LOCK_TTL_S": "10",
+    "PROJECTOR_GENERATION_GRACE_S": "1",
+    "PROJECTOR_METRICS_PORT": "0",
+    "PROJECTOR_HEARTBEAT_S": "1",  # how often a quiet partition is compared
+}
+
+
+def history(seed: int, events: int) -> list[Any]:
+    """A random history of meetings, registrations and links, none ending within the hour."""
+    events_, _ = random_history(
+        random.Random(seed), meetings=150, events=events, token=TOKEN, earliest_start_h=1
+    )
+    return events_
+
+
+def new_meetings(seed: int, count: int, organizations: list[int]) -> list[Any]:
+    """``count`` meetings scheduled, none seen before, owned by ``organizations``."""
+    rng = random.Random(seed)
+    now = time.time_ns() // 1_000_000
+    events = []
+    for number in range(count):
+        start = now + rng.randint(2, 72) * HOUR_MS
+        events.append(
+            scheduled(
+                meeting_id=100_000 + seed * 1_000 + number,
+                organization_id=rng.choice(organizations),
+                start_time=at(start),
+                end_time=at(start + HOUR_MS),
+                group_leader=leader(id=rng.randint(1, 5)),
+            )
+        )
+    return events
+
+
+def plausible(meetings: list[Any], before: list[Any], after: list[Any]) -> bool:
+    """Whether a list is one some moment between ``before`` and ``after`` gives,
+    when ``after`` only adds meetings: all of ``before``, some of the rest, in order."""
+    return all(m in meetings for m in before) and meetings == [m for m in after if m in meetings]
+
+
+class Plausible:
+    """Reads the API in a thread until stopped; keeps every answer that is
+    neither a well-formed 503 nor a plausible list."""
+
+    def __init__(
+        self, system: System, before: dict[int, list[Any]], after: dict[int, list[Any]]
+    ) -> None:
+        self.system = system
+        self.before = before
+        self.after = after
+        self.statuses: dict[int, int] = {}
+        self.wrong: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Plausible:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        organizations = list(self.after)
+        with httpx.Client(base_url=f"http://127.0.0.1:{self.system.api_port}") as client:
+            while not self._stop.is_set():
+                org = random.choice(organizations)
+                try:
+                    response = client.get(
+                        f"/api/v2/organizations/{org}/upcoming_meetings",
+                        params={"items": 100},
+                        headers={"Authorization": f"Bearer {TOKEN}"},
+                        timeout=10,
+                    )
+                except httpx.TransportError as exc:
+                    self.wrong.append(f"{org}: {exc!r}")
+                    continue
+                status = response.status_code
+                self.statuses[status] = self.statuses.get(status, 0) + 1
+                if status == 503:
+                    if response.json() != {"error": "Service Unavailable"}:
+                        self.wrong.append(f"{org}: a malformed 503 {response.text}")
+                elif status != 200:
+                    self.wrong.append(f"{org}: {status} {response.text}")
+                elif not plausible(response.json()["meetings"], self.before[org], self.after[org]):
+                    self.wrong.append(f"{org}: a list of no moment ({response.json()['total_items']})")
+                time.sleep(0.02)
+
+
+def exact(system: System, expected: dict[int, list[Any]]) -> bool:
+    for org, meetings in expected.items():
+        response = system.get(f"/api/v2/organizations/{org}/upcoming_meetings", TOKEN, items=100)
+        if response.status_code != 200 or response.json()["meetings"] != meetings:
+            return False
+    return True
+
+
+async def publish_steadily(system: System, events: list[Any], chunks: int, pause_s: float) -> None:
+    size = max(1, len(events) // chunks)
+    for start in range(0, len(events), size):
+        await system.publish(events[start : start + size])
+        await asyncio.sleep(pause_s)
+
+
+def logs(system: System) -> str:
+    return "\n".join(path.read_text() for path in sorted(system.log_dir.glob("projector-*.log")))
+
+
+async def save(server: PersistentRedisServer) -> None:
+    client = Redis(host=server.host, port=server.port)
+    try:
+        await client.save()
+    finally:
+        await client.aclose()
+
+
+class Scenario:
+    """A system on ``server``: ``before`` applied; the organizations to watch."""
+
+    def __init__(self, system: System, before: list[Any], late: list[Any]) -> None:
+        self.system = system
+        reference_before = reference_of(before)
+        organizations = sorted(org for org, lst in answers(reference_before, ORGS).items() if lst)
+        self.organizations = organizations
+        self.before = answers(reference_before, organizations)
+        self.after = answers(reference_of(before + late), organizations)
+
+
+ORGS = [1, 2, 3, 900, 901]
+
+
+async def started(
+    system: System, seed: int, events: int, late_count: int, projectors: int = 1
+) -> tuple[Scenario, list[Any]]:
+    before = history(seed, events)
+    for number in range(projectors):
+        system.start("projector", name=f"projector-{number + 1}", **HEAL)
+    system.start_api()
+    await system.publish(before)
+    await system.wait_caught_up()
+    organizations = [1, 2, 3]
+    late = new_meetings(seed, late_count, organizations)
+    scenario = Scenario(system, before, late)
+    assert exact(system, scenario.before)
+    return scenario, late
+
+
+async def converged(system: System, scenario: Scenario, since: float) -> float:
+    """Seconds from ``since`` until the API answers exactly; then verify."""
+    await system.wait_caught_up(timeout_s=120)
+    system.wait_for(lambda: exact(system, scenario.after), "the lost writes applied again", 120)
+    healed = time.monotonic() - since
+    status, output = system.run("projector", "verify")
+    assert status == 0, output
+    return healed
+
+
+@pytest.mark.slow
+async def test_a_redis_restored_from_an_older_snapshot_gets_its_lost_writes_again(
+    kafka_bootstrap_servers: str, namespace: str, tmp_path: Path
+) -> None:
+    with PersistentRedisServer(log_dir=tmp_path / "redis") as server:
+        system = System(kafka_bootstrap_servers, server.url, namespace, tmp_path)
+        try:
+            scenario, late = await started(system, seed=61, events=3_000, late_count=120)
+            await save(server)  # the snapshot: ``before`` only
+            older = tmp_path / "older.rdb"
+            shutil.copy(server.snapshot_path, older)
+            half = len(late) // 2
+            await system.publish(late[:half])  # acknowledged, then lost
+            await system.wait_caught_up()
+
+            with Plausible(system, scenario.before, scenario.after) as watcher:
+                server.kill()
+                shutil.copy(older, server.snapshot_path)
+                streaming = asyncio.ensure_future(
+                    publish_steadily(system, late[half:], chunks=10, pause_s=0.2)
+                )
+                server.start()
+                restarted = time.monotonic()
+                await streaming
+                healed = await converged(system, scenario, restarted)
+
+            print(f"healed {healed:.1f}s after the restart; answers meanwhile: {watcher.statuses}")
+            assert watcher.wrong == []
+            assert "applying records" in logs(system)
+        finally:
+            system.stop()
