@@ -29,11 +29,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import TopicPartition
-from redis.asyncio.lock import Lock
-from redis.exceptions import LockError, LockNotOwnedError
+from redis.exceptions import LockError
 
 from events.times import wall_clock_ms
 from projector.commands.progress import Progress
+from projector.commands.rebuild_lock import LockHeld, LockLost, RebuildLock, now_ms
 from projector.kafka.offsets import log_end_offsets
 from projector.kafka.records import Record
 from projector.kafka.replay import read_records
@@ -138,11 +138,11 @@ async def run(settings: ProjectorSettings, args: argparse.Namespace) -> int:
     redis = connect_redis(settings.redis)
     control = Control(settings.key_prefix)
     try:
-        async with held(redis.lock(control.rebuild_lock, timeout=settings.rebuild_lock_ttl_s)):
+        async with held(RebuildLock(redis, control.rebuild_lock, settings.rebuild_lock_ttl_s)):
             if args.abort:
                 return await abort(redis, control, settings)
             return await rebuild(redis, control, settings)
-    except (LockError, NotBuilding) as exc:
+    except (LockError, NotBuilding, LockHeld, LockLost) as exc:
         print(f"projector rebuild: {exc}", file=sys.stderr)
         return 1
     finally:
@@ -150,33 +150,38 @@ async def run(settings: ProjectorSettings, args: argparse.Namespace) -> int:
 
 
 @contextlib.asynccontextmanager
-async def held(lock: Lock) -> AsyncIterator[None]:
-    """Hold the lock, renewing it, for as long as the block runs."""
-    if not await lock.acquire(blocking=False):
-        raise LockError("another rebuild is running (python -m projector status shows it)")
-    assert lock.timeout is not None
-    interval = lock.timeout / 3
+async def held(lock: RebuildLock) -> AsyncIterator[None]:
+    """Hold the lock, renewing it, for as long as the block runs
+    (``projector/commands/rebuild_lock.py``)."""
+    await lock.acquire()
+    if lock.took_over is not None:
+        logger.warning(
+            "the rebuild lock's holder (%s) stopped renewing it: taking its place",
+            lock.took_over.describe(now_ms()),
+        )
 
     async def renew() -> None:
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(lock.renew_every_s)
             try:
-                await lock.reacquire()
-            except LockNotOwnedError:
+                await lock.renew()
+            except LockLost:
                 # The loop was too busy to renew in time (an overloaded machine):
                 # the lock lapsed. Carry on only if no other rebuild took it.
-                if not await lock.acquire(blocking=False):
+                if not await lock.redis.set(lock.key, lock.holder.value(), nx=True, px=lock.ttl_ms):
                     raise
                 logger.warning("the rebuild lock lapsed and was taken again")
 
-    async with asyncio.TaskGroup() as group:
-        renewing = group.create_task(renew())
-        try:
-            yield
-        finally:
-            renewing.cancel()
-    with contextlib.suppress(LockError):
-        await lock.release()
+    try:
+        async with asyncio.TaskGroup() as group:
+            renewing = group.create_task(renew())
+            try:
+                yield
+            finally:
+                renewing.cancel()
+    except* LockLost as lost:
+        raise lost.exceptions[0] from None
+    await lock.release()
 
 
 async def rebuild(redis: RedisClient, control: Control, settings: ProjectorSettings) -> int:

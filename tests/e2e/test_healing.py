@@ -121,7 +121,9 @@ class Plausible:
                 elif status != 200:
                     self.wrong.append(f"{org}: {status} {response.text}")
                 elif not plausible(response.json()["meetings"], self.before[org], self.after[org]):
-                    self.wrong.append(f"{org}: a list of no moment ({response.json()['total_items']})")
+                    self.wrong.append(
+                        f"{org}: a list of no moment ({response.json()['total_items']})"
+                    )
                 time.sleep(0.02)
 
 
