@@ -51,9 +51,11 @@ REAPPLIED_RANGES = Counter(
     ["topic"],
 )
 
-RESEEK_AFTER_S = 5.0
+RESEEK_AFTER_S = 2.0
 """A seek back that has not moved the position at all in this long is made
-again (a rebalance may have sought the consumer elsewhere meanwhile)."""
+again: a rebalance may have sought the consumer elsewhere meanwhile, or
+records fetched before the seek, still being handed over, made Faust skip
+the first ones read again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,19 +66,24 @@ class Reread:
     before: int | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Heal:
-    """Records ``target`` to ``until - 1`` of a partition, being applied again."""
+    """Records ``target`` to ``until - 1`` of a partition, being applied again;
+    the position was last seen to move (to ``last``) at ``at``."""
 
     target: int
     until: int
+    last: int
     at: float
 
     def explains(self, position: int) -> bool:
         """Whether a position below what was reached is this heal still under way."""
         if position < self.target:
             return False  # lost again, below where it went back to
-        return position > self.target or time.monotonic() - self.at < RESEEK_AFTER_S
+        if position > self.last:
+            self.last, self.at = position, time.monotonic()
+            return True
+        return time.monotonic() - self.at < RESEEK_AFTER_S
 
 
 class Cursor:
@@ -243,7 +250,14 @@ class Healer:
                 await book.adopt({key: offset for key, offset in committed.items() if offset})
         # What was reached, taken before reading: a batch recorded meanwhile
         # raises both, and must not look like a loss.
-        reached = {key: max(self._seen.get(key, 0), self._floor.get(key, 0)) for key in assigned}
+        reached = {
+            key: max(
+                self._seen.get(key, 0),
+                self._floor.get(key, 0),
+                heal.until if (heal := self._healing.get(key)) is not None else 0,
+            )
+            for key in assigned
+        }
         applied = await book.applied()
         if applied is None:
             return
@@ -264,28 +278,39 @@ class Healer:
 
     async def _heal(self, key: Partition, position: int, expected: int, why: str) -> None:
         topic, partition = key
-        logger.warning(
-            "%s: %s[%d] is applied up to offset %d in generation %s, but %d was reached: "
-            "applying records %d to %d again",
-            why,
-            topic,
-            partition,
-            position,
-            self.serving,
-            expected,
-            position,
-            expected - 1,
-        )
+        before = self._healing.get(key)
+        again = before is not None and before.target == position
+        if again:
+            logger.info(
+                "%s[%d] has not moved from offset %d since it was sought back there: seeking again",
+                topic,
+                partition,
+                position,
+            )
+        else:
+            logger.warning(
+                "%s: %s[%d] is applied up to offset %d in generation %s, but %d was reached: "
+                "applying records %d to %d again",
+                why,
+                topic,
+                partition,
+                position,
+                self.serving,
+                expected,
+                position,
+                expected - 1,
+            )
         try:
             await self._seek(key, position)
         except Exception as exc:  # a rebalance under way: the next check tries again
             logger.warning("cannot seek %s[%d] back to %d: %r", topic, partition, position, exc)
             return
         self.cursor.sought(key, position)
-        self._healing[key] = Heal(position, expected, time.monotonic())
-        self._seen[key] = position
-        self._floor[key] = min(self._floor.get(key, 0), position)
-        REAPPLIED_RANGES.labels(topic).inc()
+        until = max(expected, before.until if before is not None else 0)
+        target = before.target if again and before is not None else position
+        self._healing[key] = Heal(target, until, position, time.monotonic())
+        if not again:
+            REAPPLIED_RANGES.labels(topic).inc()
 
     async def aclose(self) -> None:
         for book in self._books.values():

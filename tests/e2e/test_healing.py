@@ -28,6 +28,8 @@ import pytest
 from redis.asyncio import Redis
 
 from devstack.redis import PersistentRedisServer
+from devstack.redis_cluster import LocalRedisCluster, RedisClusterNode
+from readmodel.keys import Control
 from tests.builders import at, leader, scheduled
 from tests.e2e.test_operations import TOKEN, answers, reference_of
 from tests.histories import random_history
@@ -222,6 +224,62 @@ async def test_a_redis_restored_from_an_older_snapshot_gets_its_lost_writes_agai
                 healed = await converged(system, scenario, restarted)
 
             print(f"healed {healed:.1f}s after the restart; answers meanwhile: {watcher.statuses}")
+            assert watcher.wrong == []
+            assert "applying records" in logs(system)
+        finally:
+            system.stop()
+
+
+def positions_on(node: RedisClusterNode, namespace: str) -> dict[bytes, bytes]:
+    """The positions hash a node holds for generation 1 (one per primary)."""
+    with node.client() as client:
+        (key,) = list(client.scan_iter(match=f"{namespace}:1:*:positions"))
+        return {k: v for k, v in client.hgetall(key).items() if b"|" not in k}
+
+
+@pytest.mark.slow
+async def test_a_replica_promoted_without_the_last_writes_gets_them_again(
+    kafka_bootstrap_servers: str, namespace: str, tmp_path: Path
+) -> None:
+    """3 primaries and 3 replicas. One replica sleeps (DEBUG SLEEP) and its
+    primary drops the link to it, so the writes of the next seconds reach the
+    primary only; the primary is SIGKILLed, the replica wakes up without them
+    and is promoted (CLUSTER FAILOVER TAKEOVER), with events in flight."""
+    with LocalRedisCluster(tmp_path / "cluster", primaries=3, replicas=1) as cluster:
+        system = System(kafka_bootstrap_servers, cluster.url, namespace, tmp_path)
+        try:
+            scenario, late = await started(system, seed=71, events=3_000, late_count=150)
+            victim = cluster.primary_of(Control(namespace).keyspace("1").org(1).start)
+            replica = cluster.replica_of(victim)
+            third = len(late) // 3
+
+            with Plausible(system, scenario.before, scenario.after) as watcher:
+                sleeping = asyncio.ensure_future(
+                    asyncio.to_thread(lambda: replica.client().execute_command("DEBUG SLEEP 6"))
+                )
+                await asyncio.sleep(0.3)
+                with victim.client() as client:
+                    client.client_kill_filter(_type="replica")  # it cannot reconnect asleep
+                await publish_steadily(system, late[:third], chunks=5, pause_s=0.2)
+                await asyncio.sleep(1.5)  # applied on the primary, acknowledged
+                on_primary = positions_on(victim, namespace)
+                streaming = asyncio.ensure_future(
+                    publish_steadily(system, late[third : 2 * third], chunks=10, pause_s=0.2)
+                )
+                victim.kill()  # with events in flight
+                await sleeping
+                with replica.client() as client:
+                    client.cluster("FAILOVER", "TAKEOVER")
+                promoted = time.monotonic()
+                lost = positions_on(replica, namespace)
+                assert any(int(lost[field]) < int(on_primary[field]) for field in on_primary)
+                await streaming
+                await publish_steadily(system, late[2 * third :], chunks=5, pause_s=0.2)
+                healed = await converged(system, scenario, promoted)
+
+            print(
+                f"healed {healed:.1f}s after the promotion; answers meanwhile: {watcher.statuses}"
+            )
             assert watcher.wrong == []
             assert "applying records" in logs(system)
         finally:
