@@ -16,8 +16,10 @@ moment in between hold every meeting of ``before`` and some of ``late``.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import shutil
+import signal
 import threading
 import time
 from pathlib import Path
@@ -30,7 +32,7 @@ from redis.asyncio import Redis
 from devstack.redis import PersistentRedisServer
 from devstack.redis_cluster import LocalRedisCluster, RedisClusterNode
 from readmodel.keys import Control
-from tests.builders import at, leader, scheduled
+from tests.builders import at, leader, scheduled, token_issued, updated
 from tests.e2e.test_operations import TOKEN, answers, reference_of
 from tests.histories import random_history
 from tests.system import System
@@ -282,5 +284,163 @@ async def test_a_replica_promoted_without_the_last_writes_gets_them_again(
             )
             assert watcher.wrong == []
             assert "applying records" in logs(system)
+        finally:
+            system.stop()
+
+
+@pytest.mark.slow
+async def test_a_redis_restarted_from_its_append_only_file_gets_its_lost_writes_again(
+    kafka_bootstrap_servers: str, namespace: str, tmp_path: Path
+) -> None:
+    """``appendonly yes``, ``appendfsync everysec``: Redis is SIGKILLed under a
+    live stream. The file written since the last fsync is lost only if the
+    machine goes down with the process; its tail is cut here as the lost page
+    cache would have it."""
+    with PersistentRedisServer(log_dir=tmp_path / "redis", appendonly=True) as server:
+        system = System(kafka_bootstrap_servers, server.url, namespace, tmp_path)
+        try:
+            scenario, late = await started(system, seed=81, events=3_000, late_count=150)
+            (aof,) = server.aof_dir.glob("*.incr.aof")
+            size_before = aof.stat().st_size
+            half = len(late) // 2
+            with Plausible(system, scenario.before, scenario.after) as watcher:
+                await publish_steadily(system, late[:half], chunks=10, pause_s=0.1)
+                await system.wait_caught_up()  # acknowledged
+                streaming = asyncio.ensure_future(
+                    publish_steadily(system, late[half:], chunks=10, pause_s=0.2)
+                )
+                await asyncio.sleep(0.5)
+                server.kill()
+                written = aof.stat().st_size
+                with aof.open("r+b") as file:  # the second after the last fsync, gone
+                    file.truncate(size_before + (written - size_before) // 2)
+                server.start()
+                restarted = time.monotonic()
+                await streaming
+                healed = await converged(system, scenario, restarted)
+
+            print(f"healed {healed:.1f}s after the restart; answers meanwhile: {watcher.statuses}")
+            assert watcher.wrong == []
+            assert "applying records" in logs(system)
+        finally:
+            system.stop()
+
+
+BUSY_LOOP = """
+local t = redis.call('TIME')
+local start = t[1] * 1000000 + t[2]
+while true do
+  t = redis.call('TIME')
+  if t[1] * 1000000 + t[2] - start > tonumber(ARGV[1]) * 1000000 then return 1 end
+end
+"""
+
+
+def versions(meetings: int, version: int) -> list[Any]:
+    """Every meeting's snapshot at ``version``: the same times, another name."""
+    build = scheduled if version == 1 else updated
+    now = time.time_ns() // 1_000_000
+    return [
+        build(
+            meeting_id=meeting_id,
+            organization_id=1 + meeting_id % 3,
+            version=version,
+            name=f"Circle {meeting_id} v{version}",
+            start_time=at(now + (2 + meeting_id) * HOUR_MS),
+            end_time=at(now + (3 + meeting_id) * HOUR_MS),
+        )
+        for meeting_id in range(1, meetings + 1)
+    ]
+
+
+class SomeVersion:
+    """Reads the API in a thread; keeps every answer that is neither a 503 nor a
+    list whose every meeting is at one of the versions ``states`` give."""
+
+    def __init__(self, system: System, states: list[dict[int, list[Any]]]) -> None:
+        self.system = system
+        self.states = states
+        self.wrong: list[str] = []
+        self.count = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> SomeVersion:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            org = random.choice(list(self.states[0]))
+            response = self.system.get(
+                f"/api/v2/organizations/{org}/upcoming_meetings", TOKEN, items=100
+            )
+            self.count += 1
+            if response.status_code == 503:
+                continue
+            if response.status_code != 200:
+                self.wrong.append(f"{org}: {response.status_code} {response.text}")
+                continue
+            meetings = response.json()["meetings"]
+            lists = [state[org] for state in self.states]
+            if any(len(meetings) != len(lst) for lst in lists) or any(
+                all(m != lst[i] for lst in lists) for i, m in enumerate(meetings)
+            ):
+                self.wrong.append(f"{org}: a meeting at no version of the history")
+            time.sleep(0.02)
+
+
+@pytest.mark.slow
+async def test_a_worker_frozen_mid_batch_cannot_undo_newer_work_when_it_wakes(
+    kafka_bootstrap_servers: str, namespace: str, tmp_path: Path
+) -> None:
+    """Two workers. Redis stalls while both hold a batch of version 2; one is
+    frozen (SIGSTOP) with its batch cut between its steps, past the session
+    timeout: the other takes its partitions, applies version 2 and then 3.
+    Resumed (SIGCONT), the frozen one finishes its batch of version 2: the
+    read model must stay at version 3."""
+    with PersistentRedisServer(log_dir=tmp_path / "redis") as server:
+        system = System(kafka_bootstrap_servers, server.url, namespace, tmp_path)
+        fast = {**HEAL, "PROJECTOR_SESSION_TIMEOUT_S": "6"}
+        try:
+            tokens = [token_issued(org, TOKEN) for org in (1, 2, 3)]
+            v1, v2, v3 = (versions(40, version) for version in (1, 2, 3))
+            zombie = system.start("projector", name="projector-1", **fast)
+            system.start("projector", name="projector-2", **fast)
+            system.start_api()
+            await system.publish(tokens + v1)
+            await system.wait_caught_up()
+            states = [
+                answers(reference_of(tokens + v1 + v2[:n] + v3[:m]), [1, 2, 3])
+                for n, m in ((0, 0), (40, 0), (40, 40))
+            ]
+            assert exact(system, states[0])
+
+            with SomeVersion(system, states) as watcher:
+                blocker = Redis(host=server.host, port=server.port)
+                stalled = asyncio.ensure_future(blocker.eval(BUSY_LOOP, 0, 3))  # type: ignore[misc]
+                await asyncio.sleep(0.2)
+                await system.publish(v2)  # both workers' batches wait for Redis
+                await asyncio.sleep(1.5)
+                assert zombie.pid is not None
+                os.kill(zombie.pid, signal.SIGSTOP)
+                await stalled
+                await blocker.aclose()
+                await asyncio.sleep(8)  # past the session timeout: the group rebalances
+                await system.publish(v3)
+                await system.wait_caught_up()  # the other worker has it all
+                system.wait_for(lambda: exact(system, states[2]), "version 3 everywhere", 60)
+                os.kill(zombie.pid, signal.SIGCONT)
+                await asyncio.sleep(10)  # it finishes its batch, finds itself out, rejoins
+                await system.wait_caught_up()
+                assert exact(system, states[2])
+
+            assert watcher.wrong == [] and watcher.count > 0
+            status, output = system.run("projector", "verify")
+            assert status == 0, output
         finally:
             system.stop()
