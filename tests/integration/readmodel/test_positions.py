@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
+from devstack.redis import PersistentRedisServer
 from devstack.redis_cluster import LocalRedisCluster
 from readmodel.connections import RedisClient, connect_redis
 from readmodel.keys import Control
@@ -134,3 +136,35 @@ async def test_a_cluster_has_one_positions_key_per_primary(
             await client.delete(key)
         await client.aclose()
         await asyncio.sleep(0)
+
+
+async def test_a_record_waits_for_a_replica_to_have_it(tmp_path: Path, namespace: str) -> None:
+    with (
+        PersistentRedisServer(log_dir=tmp_path / "primary") as primary,
+        PersistentRedisServer(
+            log_dir=tmp_path / "replica", extra=["--replicaof", primary.host, str(primary.port)]
+        ) as replica,
+    ):
+        client = connect_redis(primary.url)
+        book = PositionBook(
+            client, Control(namespace).keyspace("1"), min_replicas=1, wait_timeout_ms=5_000
+        )
+        try:
+            await wait_until_synced(replica)
+            assert await book.record([run(0, 7)]) == {(T, 0): 7}
+            # Confirmed: the replica has the record (and so every write before it).
+            async with Redis(host=replica.host, port=replica.port) as on_replica:
+                (key,) = [k async for k in on_replica.scan_iter(match=f"{namespace}:*")]
+                assert await on_replica.hget(key, f"{T}:0") == b"7"
+        finally:
+            await book.aclose()
+            await client.aclose()
+
+
+async def wait_until_synced(replica: PersistentRedisServer) -> None:
+    async with Redis(host=replica.host, port=replica.port) as client:
+        for _ in range(200):
+            if (await client.info("replication")).get("master_link_status") == "up":
+                return
+            await asyncio.sleep(0.05)
+    pytest.fail("the replica did not sync")
