@@ -31,15 +31,15 @@ from typing import Any
 from aiokafka import TopicPartition
 from redis.exceptions import LockError
 
+from events.retry import retry
 from events.times import wall_clock_ms
 from projector.commands.progress import Progress
-from projector.commands.rebuild_lock import LockHeld, LockLost, RebuildLock, now_ms
+from projector.commands.rebuild_lock import LockHeld, LockLost, RebuildLock
 from projector.kafka.offsets import log_end_offsets
 from projector.kafka.records import Record
 from projector.kafka.replay import read_records
 from projector.settings import ProjectorSettings
 from projector.worker.pipeline import OneWriter, Pipeline, Prepared
-from projector.worker.retry import retry_forever
 from projector.worker.startup import prepare
 from readmodel.connections import RedisClient, connect_redis
 from readmodel.generations import (
@@ -157,7 +157,7 @@ async def held(lock: RebuildLock) -> AsyncIterator[None]:
     if lock.took_over is not None:
         logger.warning(
             "the rebuild lock's holder (%s) stopped renewing it: taking its place",
-            lock.took_over.describe(now_ms()),
+            lock.took_over.describe(wall_clock_ms()),
         )
 
     async def renew() -> None:
@@ -290,7 +290,7 @@ async def replay(
         if before is not None:
             await before
         if book is not None:  # in order, as the progress: each run joins the one before
-            await retry_forever(lambda: book.record(runs), "recording the replay's positions")
+            await retry(lambda: book.record(runs), "recording the replay's positions")
         plan.positions.update(positions)
         await save_progress(redis, control, plan.progress())
         progress.advance(len(prepared.records))

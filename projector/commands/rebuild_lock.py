@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 
+from events.times import wall_clock_ms
 from readmodel.connections import RedisClient
 from readmodel.keys import as_text
 
@@ -40,10 +41,6 @@ class LockHeld(Exception):
 
 class LockLost(Exception):
     """The lock was taken over or expired while this rebuild held it."""
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def format_ms(ms: int) -> str:
@@ -113,7 +110,11 @@ class RebuildLock:
         self.renew_every_s = renew_every_s or min(ttl_s / 3, 2.0)
         self.patience_s = patience_s or min(ttl_s, 2.5 * self.renew_every_s)
         self.holder = Holder(
-            secrets.token_hex(8), socket.gethostname(), os.getpid(), now_ms(), now_ms()
+            secrets.token_hex(8),
+            socket.gethostname(),
+            os.getpid(),
+            wall_clock_ms(),
+            wall_clock_ms(),
         )
         self._script = redis.register_script(
             resources.files("readmodel").joinpath("lua", "rebuild_lock.lua").read_text()
@@ -130,7 +131,7 @@ class RebuildLock:
                 continue  # expired just now
             holder = Holder.parse(value)
             if not holder.gone_from_this_host() and await self._renewed_within(value):
-                raise LockHeld(f"another rebuild is running ({holder.describe(now_ms())})")
+                raise LockHeld(f"another rebuild is running ({holder.describe(wall_clock_ms())})")
             if await self._run("take", value):
                 self.took_over = holder
                 return
@@ -151,7 +152,11 @@ class RebuildLock:
 
     async def renew(self) -> None:
         self.holder = Holder(
-            self.holder.token, self.holder.host, self.holder.pid, self.holder.since_ms, now_ms()
+            self.holder.token,
+            self.holder.host,
+            self.holder.pid,
+            self.holder.since_ms,
+            wall_clock_ms(),
         )
         if not await self._run("renew", self.holder.token):
             raise LockLost(

@@ -11,8 +11,9 @@ import time
 
 import pytest
 
+from events.times import wall_clock_ms
 from projector.commands.rebuild import held
-from projector.commands.rebuild_lock import Holder, LockHeld, LockLost, RebuildLock, now_ms
+from projector.commands.rebuild_lock import Holder, LockHeld, LockLost, RebuildLock
 from readmodel.connections import RedisClient
 
 TTL_S = 0.6
@@ -73,7 +74,7 @@ async def test_a_holder_that_stopped_renewing_is_replaced_before_its_lock_expire
     redis: RedisClient, namespace: str
 ) -> None:
     key = f"{namespace}:lock"
-    gone = Holder("dead", "another-host", 4242, now_ms() - 60_000, now_ms() - 1_000)
+    gone = Holder("dead", "another-host", 4242, wall_clock_ms() - 60_000, wall_clock_ms() - 1_000)
     await redis.set(key, gone.value(), px=60_000)
     lock = RebuildLock(redis, key, 60.0, renew_every_s=0.3)
     started = time.monotonic()
@@ -89,7 +90,7 @@ async def test_a_holder_of_this_host_that_has_ended_is_replaced_at_once(
     redis: RedisClient, namespace: str
 ) -> None:
     key = f"{namespace}:lock"
-    gone = Holder("dead", socket.gethostname(), dead_pid(), now_ms(), now_ms())
+    gone = Holder("dead", socket.gethostname(), dead_pid(), wall_clock_ms(), wall_clock_ms())
     await redis.set(key, gone.value(), px=60_000)
     lock = RebuildLock(redis, key, 60.0)
     started = time.monotonic()
