@@ -5,7 +5,7 @@ Each test runs the real processes on private servers, loses writes the way
 Redis loses them, and then checks, with no operator command, that:
 
 - every answer the API gave meanwhile was a well-formed 503 or a list that
-  some earlier moment of the history gives (``Plausible``);
+  some earlier moment of the history gives (``watching``);
 - the read model converges to the in-memory reference, and ``verify`` exits 0.
 
 The histories: ``before`` (any events, fully applied before the fault), then
@@ -20,12 +20,11 @@ import os
 import random
 import shutil
 import signal
-import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from redis.asyncio import Redis
 
@@ -33,6 +32,7 @@ from devstack.redis import PersistentRedisServer
 from devstack.redis_cluster import LocalRedisCluster, RedisClusterNode
 from readmodel.keys import Control
 from tests.builders import at, leader, scheduled, token_issued, updated
+from tests.e2e.test_faults import Watcher, exact, stall
 from tests.e2e.test_operations import TOKEN, answers, reference_of
 from tests.histories import random_history
 from tests.system import System
@@ -79,64 +79,13 @@ def plausible(meetings: list[Any], before: list[Any], after: list[Any]) -> bool:
     return all(m in meetings for m in before) and meetings == [m for m in after if m in meetings]
 
 
-class Plausible:
-    """Reads the API in a thread until stopped; keeps every answer that is
-    neither a well-formed 503 nor a plausible list."""
-
-    def __init__(
-        self, system: System, before: dict[int, list[Any]], after: dict[int, list[Any]]
-    ) -> None:
-        self.system = system
-        self.before = before
-        self.after = after
-        self.statuses: dict[int, int] = {}
-        self.wrong: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> Plausible:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(10)
-
-    def _run(self) -> None:
-        organizations = list(self.after)
-        with httpx.Client(base_url=f"http://127.0.0.1:{self.system.api_port}") as client:
-            while not self._stop.is_set():
-                org = random.choice(organizations)
-                try:
-                    response = client.get(
-                        f"/api/v2/organizations/{org}/upcoming_meetings",
-                        params={"items": 100},
-                        headers={"Authorization": f"Bearer {TOKEN}"},
-                        timeout=10,
-                    )
-                except httpx.TransportError as exc:
-                    self.wrong.append(f"{org}: {exc!r}")
-                    continue
-                status = response.status_code
-                self.statuses[status] = self.statuses.get(status, 0) + 1
-                if status == 503:
-                    if response.json() != {"error": "Service Unavailable"}:
-                        self.wrong.append(f"{org}: a malformed 503 {response.text}")
-                elif status != 200:
-                    self.wrong.append(f"{org}: {status} {response.text}")
-                elif not plausible(response.json()["meetings"], self.before[org], self.after[org]):
-                    self.wrong.append(
-                        f"{org}: a list of no moment ({response.json()['total_items']})"
-                    )
-                time.sleep(0.02)
-
-
-def exact(system: System, expected: dict[int, list[Any]]) -> bool:
-    for org, meetings in expected.items():
-        response = system.get(f"/api/v2/organizations/{org}/upcoming_meetings", TOKEN, items=100)
-        if response.status_code != 200 or response.json()["meetings"] != meetings:
-            return False
-    return True
+def watching(system: System, before: dict[int, list[Any]], after: dict[int, list[Any]]) -> Watcher:
+    """A watcher of the API that accepts any list between ``before`` and ``after``."""
+    return Watcher(
+        system,
+        [before, after],
+        lambda org, meetings: plausible(meetings, before[org], after[org]),
+    )
 
 
 async def publish_steadily(system: System, events: list[Any], chunks: int, pause_s: float) -> None:
@@ -144,6 +93,25 @@ async def publish_steadily(system: System, events: list[Any], chunks: int, pause
     for start in range(0, len(events), size):
         await system.publish(events[start : start + size])
         await asyncio.sleep(pause_s)
+
+
+async def started_again(
+    system: System,
+    server: PersistentRedisServer,
+    scenario: Scenario,
+    streaming: asyncio.Future[None],
+) -> float:
+    """Redis started again while events stream in; seconds until it is healed."""
+    server.start()
+    restarted = time.monotonic()
+    await streaming
+    return await converged(system, scenario, restarted)
+
+
+def assert_healed(system: System, watcher: Watcher, when: str) -> None:
+    print(f"healed {when}; answers meanwhile: {watcher.statuses}")
+    assert watcher.wrong == []
+    assert "applying records" in logs(system)
 
 
 def logs(system: System) -> str:
@@ -214,20 +182,15 @@ async def test_a_redis_restored_from_an_older_snapshot_gets_its_lost_writes_agai
             await system.publish(late[:half])  # acknowledged, then lost
             await system.wait_caught_up()
 
-            with Plausible(system, scenario.before, scenario.after) as watcher:
+            with watching(system, scenario.before, scenario.after) as watcher:
                 server.kill()
                 shutil.copy(older, server.snapshot_path)
                 streaming = asyncio.ensure_future(
                     publish_steadily(system, late[half:], chunks=10, pause_s=0.2)
                 )
-                server.start()
-                restarted = time.monotonic()
-                await streaming
-                healed = await converged(system, scenario, restarted)
+                healed = await started_again(system, server, scenario, streaming)
 
-            print(f"healed {healed:.1f}s after the restart; answers meanwhile: {watcher.statuses}")
-            assert watcher.wrong == []
-            assert "applying records" in logs(system)
+            assert_healed(system, watcher, f"{healed:.1f}s after the restart")
         finally:
             system.stop()
 
@@ -255,7 +218,7 @@ async def test_a_replica_promoted_without_the_last_writes_gets_them_again(
             replica = cluster.replica_of(victim)
             third = len(late) // 3
 
-            with Plausible(system, scenario.before, scenario.after) as watcher:
+            with watching(system, scenario.before, scenario.after) as watcher:
                 sleeping = asyncio.ensure_future(
                     asyncio.to_thread(lambda: replica.client().execute_command("DEBUG SLEEP 6"))
                 )
@@ -279,11 +242,7 @@ async def test_a_replica_promoted_without_the_last_writes_gets_them_again(
                 await publish_steadily(system, late[2 * third :], chunks=5, pause_s=0.2)
                 healed = await converged(system, scenario, promoted)
 
-            print(
-                f"healed {healed:.1f}s after the promotion; answers meanwhile: {watcher.statuses}"
-            )
-            assert watcher.wrong == []
-            assert "applying records" in logs(system)
+            assert_healed(system, watcher, f"{healed:.1f}s after the promotion")
         finally:
             system.stop()
 
@@ -303,7 +262,7 @@ async def test_a_redis_restarted_from_its_append_only_file_gets_its_lost_writes_
             (aof,) = server.aof_dir.glob("*.incr.aof")
             size_before = aof.stat().st_size
             half = len(late) // 2
-            with Plausible(system, scenario.before, scenario.after) as watcher:
+            with watching(system, scenario.before, scenario.after) as watcher:
                 await publish_steadily(system, late[:half], chunks=10, pause_s=0.1)
                 await system.wait_caught_up()  # acknowledged
                 streaming = asyncio.ensure_future(
@@ -314,26 +273,11 @@ async def test_a_redis_restarted_from_its_append_only_file_gets_its_lost_writes_
                 written = aof.stat().st_size
                 with aof.open("r+b") as file:  # the second after the last fsync, gone
                     file.truncate(size_before + (written - size_before) // 2)
-                server.start()
-                restarted = time.monotonic()
-                await streaming
-                healed = await converged(system, scenario, restarted)
+                healed = await started_again(system, server, scenario, streaming)
 
-            print(f"healed {healed:.1f}s after the restart; answers meanwhile: {watcher.statuses}")
-            assert watcher.wrong == []
-            assert "applying records" in logs(system)
+            assert_healed(system, watcher, f"{healed:.1f}s after the restart")
         finally:
             system.stop()
-
-
-BUSY_LOOP = """
-local t = redis.call('TIME')
-local start = t[1] * 1000000 + t[2]
-while true do
-  t = redis.call('TIME')
-  if t[1] * 1000000 + t[2] - start > tonumber(ARGV[1]) * 1000000 then return 1 end
-end
-"""
 
 
 def versions(meetings: int, version: int) -> list[Any]:
@@ -353,45 +297,17 @@ def versions(meetings: int, version: int) -> list[Any]:
     ]
 
 
-class SomeVersion:
-    """Reads the API in a thread; keeps every answer that is neither a 503 nor a
-    list whose every meeting is at one of the versions ``states`` give."""
+def at_some_version(states: list[dict[int, list[Any]]]) -> Callable[[int, list[Any]], bool]:
+    """Whether a list has the meetings of ``states`` (all alike but for their
+    versions), each at the version of one of them."""
 
-    def __init__(self, system: System, states: list[dict[int, list[Any]]]) -> None:
-        self.system = system
-        self.states = states
-        self.wrong: list[str] = []
-        self.count = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+    def accepts(org: int, meetings: list[Any]) -> bool:
+        lists = [state[org] for state in states]
+        return all(len(meetings) == len(lst) for lst in lists) and all(
+            any(m == lst[i] for lst in lists) for i, m in enumerate(meetings)
+        )
 
-    def __enter__(self) -> SomeVersion:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(10)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            org = random.choice(list(self.states[0]))
-            response = self.system.get(
-                f"/api/v2/organizations/{org}/upcoming_meetings", TOKEN, items=100
-            )
-            self.count += 1
-            if response.status_code == 503:
-                continue
-            if response.status_code != 200:
-                self.wrong.append(f"{org}: {response.status_code} {response.text}")
-                continue
-            meetings = response.json()["meetings"]
-            lists = [state[org] for state in self.states]
-            if any(len(meetings) != len(lst) for lst in lists) or any(
-                all(m != lst[i] for lst in lists) for i, m in enumerate(meetings)
-            ):
-                self.wrong.append(f"{org}: a meeting at no version of the history")
-            time.sleep(0.02)
+    return accepts
 
 
 @pytest.mark.slow
@@ -420,16 +336,14 @@ async def test_a_worker_frozen_mid_batch_cannot_undo_newer_work_when_it_wakes(
             ]
             assert exact(system, states[0])
 
-            with SomeVersion(system, states) as watcher:
-                blocker = Redis(host=server.host, port=server.port)
-                stalled = asyncio.ensure_future(blocker.eval(BUSY_LOOP, 0, 3))  # type: ignore[misc]
+            with Watcher(system, states, at_some_version(states)) as watcher:
+                stalled = asyncio.ensure_future(stall(server, 3))
                 await asyncio.sleep(0.2)
                 await system.publish(v2)  # both workers' batches wait for Redis
                 await asyncio.sleep(1.5)
                 assert zombie.pid is not None
                 os.kill(zombie.pid, signal.SIGSTOP)
                 await stalled
-                await blocker.aclose()
                 await asyncio.sleep(8)  # past the session timeout: the group rebalances
                 await system.publish(v3)
                 await system.wait_caught_up()  # the other worker has it all
@@ -439,7 +353,7 @@ async def test_a_worker_frozen_mid_batch_cannot_undo_newer_work_when_it_wakes(
                 await system.wait_caught_up()
                 assert exact(system, states[2])
 
-            assert watcher.wrong == [] and watcher.count > 0
+            assert watcher.wrong == [] and sum(watcher.statuses.values()) > 0
             status, output = system.run("projector", "verify")
             assert status == 0, output
         finally:
