@@ -53,7 +53,7 @@ from redis.exceptions import NoScriptError
 
 from readmodel.connections import RedisClient
 from readmodel.keys import Control, Keyspace, as_text
-from readmodel.writer import Script
+from readmodel.scripts import Script
 
 logger = logging.getLogger(__name__)
 

@@ -26,11 +26,11 @@ import socket
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import resources
 
 from events.times import wall_clock_ms
 from readmodel.connections import RedisClient
 from readmodel.keys import as_text
+from readmodel.scripts import lua_source
 
 POLL_S = 0.2
 
@@ -116,9 +116,7 @@ class RebuildLock:
             wall_clock_ms(),
             wall_clock_ms(),
         )
-        self._script = redis.register_script(
-            resources.files("readmodel").joinpath("lua", "rebuild_lock.lua").read_text()
-        )
+        self._script = redis.register_script(lua_source("rebuild_lock"))
         self.took_over: Holder | None = None  # the dead holder whose place it took
 
     async def acquire(self) -> None:

@@ -330,7 +330,7 @@ def faust_healer(app: Any, redis: RedisClient, settings: ProjectorSettings) -> H
 
     async def committed(partitions: Sequence[Partition]) -> dict[Partition, int]:
         offsets = await committed_offsets(
-            settings.kafka_bootstrap_servers,
+            settings.kafka,
             settings.group_id,
             [TopicPartition(topic, partition) for topic, partition in partitions],
         )
