@@ -79,3 +79,60 @@ def ping(host: str, port: int, timeout: float = PROBE_TIMEOUT) -> bool:
                 break
             reply += chunk
     return reply == _PONG
+
+
+class PersistentRedisServer(RedisServer):
+    """A Redis server that keeps its data in ``data_dir``: snapshots (RDB) on
+    ``save()`` only, and an append-only file when ``appendonly`` (fsynced every
+    second), so that it can come back from either after a crash.
+
+    ``extra`` adds configuration (``["--replicaof", host, port]``, ...).
+    """
+
+    name = "redis-persistent"
+
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        log_dir: Path | None = None,
+        appendonly: bool = False,
+        extra: list[str] | None = None,
+    ) -> None:
+        super().__init__(port, log_dir=log_dir)
+        self.appendonly = appendonly
+        self.extra = list(extra or [])
+
+    @property
+    def data_dir(self) -> Path:
+        return self.log_dir / f"data-{self.port}"
+
+    @property
+    def snapshot_path(self) -> Path:
+        """The snapshot it writes on ``SAVE`` and loads when it starts."""
+        return self.data_dir / "dump.rdb"
+
+    @property
+    def aof_dir(self) -> Path:
+        return self.data_dir / "appendonlydir"
+
+    def command(self) -> list[str]:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        argv = super().command()
+        argv[argv.index("--dir") + 1] = str(self.data_dir)
+        argv[argv.index("--appendonly") + 1] = "yes" if self.appendonly else "no"
+        return [
+            *argv,
+            "--appendfsync",
+            "everysec",
+            "--dbfilename",
+            "dump.rdb",
+            *self.extra,
+        ]
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown save, no last fsync."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.stop()
+            self._process = None

@@ -1,9 +1,12 @@
-"""``LocalRedisCluster``: a Redis Cluster of primaries on loopback ports, for tests.
+"""``LocalRedisCluster``: a Redis Cluster of primaries (and their replicas) on
+loopback ports, for tests.
 
 Each node is ``redis-server --cluster-enabled yes`` keeping nothing on disk
 (its cluster config file in its own directory); ``redis-cli --cluster create``
-assigns the slots. Nodes are stopped, and their files left in ``log_dir``, when
-the context ends.
+assigns the slots, and with ``replicas`` gives each primary that many
+replicas. Nodes are stopped, and their files left in ``log_dir``, when the
+context ends. ``DEBUG`` is allowed from loopback, so tests can make a node
+sleep (``DEBUG SLEEP``) to fake a stall.
 """
 
 from __future__ import annotations
@@ -54,18 +57,38 @@ class RedisClusterNode(RedisServer):
             f"nodes-{self.port}.conf",
             "--cluster-node-timeout",
             "5000",
+            "--enable-debug-command",
+            "local",
         ]
+
+    def client(self) -> redis.Redis:
+        """A plain client of this node (not a cluster client)."""
+        return redis.Redis(self.host, self.port, socket_timeout=30)
+
+    def kill(self) -> None:
+        """SIGKILL, as in a crash."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.stop()
+            self._process = None
 
 
 class LocalRedisCluster(Started):
-    """``primaries`` nodes sharing the 16384 slots, no replicas."""
+    """``primaries`` nodes sharing the 16384 slots, each with ``replicas`` replicas."""
 
-    def __init__(self, log_dir: Path, primaries: int = 3, ready_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        log_dir: Path,
+        primaries: int = 3,
+        ready_timeout: float = 30.0,
+        replicas: int = 0,
+    ) -> None:
         self.log_dir = log_dir
         self.ready_timeout = ready_timeout
+        self.replicas = replicas
         taken: set[int] = set()
         self.nodes: list[RedisClusterNode] = []
-        for i in range(primaries):
+        for i in range(primaries * (1 + replicas)):
             port = free_cluster_port(taken)
             taken |= {port, port + BUS_PORT_OFFSET}
             self.nodes.append(RedisClusterNode(port, log_dir=log_dir / f"node-{i}"))
@@ -91,7 +114,7 @@ class LocalRedisCluster(Started):
                     "create",
                     *self.addresses,
                     "--cluster-replicas",
-                    "0",
+                    str(self.replicas),
                     "--cluster-yes",
                 ],
                 check=True,
@@ -115,6 +138,7 @@ class LocalRedisCluster(Started):
         client = redis.Redis(node.host, node.port, socket_timeout=1)
         try:
             info = client.cluster("INFO")
+            replication = client.info("replication")
         except redis.RedisError:
             return False
         finally:
@@ -123,7 +147,35 @@ class LocalRedisCluster(Started):
             str(info.get("cluster_state")) == "ok"
             and str(info.get("cluster_slots_ok")) == "16384"
             and str(info.get("cluster_known_nodes")) == str(len(self.nodes))
+            and replication.get("master_link_status", "up") == "up"
         )
+
+    def primary_of(self, slot_key: str) -> RedisClusterNode:
+        """The running primary that serves ``slot_key``'s slot (the others
+        answer MOVED)."""
+        for node in self.nodes:
+            if not node.is_running():
+                continue
+            with node.client() as client:
+                if client.info("replication")["role"] != "master":
+                    continue
+                try:
+                    client.exists(slot_key)
+                except redis.ResponseError:
+                    continue  # MOVED: not this one
+                return node
+        raise LookupError(f"no running primary serves {slot_key!r}")
+
+    def replica_of(self, primary: RedisClusterNode) -> RedisClusterNode:
+        """A running replica of ``primary``."""
+        for node in self.nodes:
+            if node is primary or not node.is_running():
+                continue
+            with node.client() as client:
+                info = client.info("replication")
+            if info["role"] == "slave" and int(info["master_port"]) == primary.port:
+                return node
+        raise LookupError(f"no running replica of {primary!r}")
 
     def keys_per_node(self, match: str) -> list[int]:
         """How many keys match on each node, counted with a plain client per node

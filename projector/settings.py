@@ -80,6 +80,16 @@ class ProjectorSettings(KafkaSettings, RedisSettings):
     )
     heartbeat_s: float = Field(5.0, gt=0, description="how often a worker writes its heartbeat")
 
+    redis_min_replicas: int = Field(
+        0,
+        ge=0,
+        description="a batch is acknowledged only once this many replicas of every Redis node "
+        "have it (WAIT); 0: without waiting (docs/healing.md)",
+    )
+    redis_wait_timeout_ms: int = Field(
+        1000, ge=1, description="longest one WAIT for replicas lasts; then the batch is retried"
+    )
+
     rebuild_batch_size: int = Field(
         20_000, ge=1, description="records per batch of a rebuild or verify"
     )

@@ -44,7 +44,8 @@ once canceled; the users with an active one follow the meeting).
 Global keys of a generation: ``layout`` (the layout version it was made with,
 ``LAYOUT``; none: layout 1), ``orgs`` (organizations with a list, for
 pruning), ``token:<sha>`` (which organizations a token was issued to, or
-revoked).
+revoked), ``{p<i>}:positions`` (hash: how far each Kafka partition is applied
+on the node serving that slot, one per node: readmodel/positions.py).
 
 Control keys, outside every generation (``Control``), all in one slot under
 ``<prefix>:{control}:`` so that a rebuild's swap is one atomic script:
@@ -59,6 +60,8 @@ Rate-limit keys of the API (``RateLimitKeys``), in one slot under ``<prefix>:{rl
     f:<client>         string  the client's failed authentications in the window
     blocked            zset    client -> ms its block ends
     blocks             channel "<client> <ms>" for each new block
+
+The channel ``<prefix>:positions`` carries every record of positions.
 """
 
 from __future__ import annotations
@@ -150,6 +153,11 @@ class Control:
     @property
     def heartbeats(self) -> str:
         return control_key(self.prefix, "heartbeats")
+
+    @property
+    def positions_channel(self) -> str:
+        """Pub/sub: every record of positions (readmodel/positions.py)."""
+        return f"{self.prefix}:positions"
 
     def keyspace(self, generation: str) -> Keyspace:
         return Keyspace(self.prefix, generation)
@@ -245,6 +253,10 @@ class Keyspace:
     @property
     def orgs(self) -> str:
         return f"{self.root}:orgs"
+
+    def positions(self, tag: str) -> str:
+        """A node's positions hash; ``tag`` picks a slot that node serves."""
+        return f"{self.root}:{{{tag}}}:positions"
 
     @property
     def layout(self) -> str:

@@ -29,11 +29,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import TopicPartition
-from redis.asyncio.lock import Lock
-from redis.exceptions import LockError, LockNotOwnedError
+from redis.exceptions import LockError
 
+from events.retry import retry
 from events.times import wall_clock_ms
 from projector.commands.progress import Progress
+from projector.commands.rebuild_lock import LockHeld, LockLost, RebuildLock
 from projector.kafka.offsets import log_end_offsets
 from projector.kafka.records import Record
 from projector.kafka.replay import read_records
@@ -54,6 +55,7 @@ from readmodel.generations import (
     swap,
 )
 from readmodel.keys import LAYOUT, Control, as_text
+from readmodel.positions import PositionBook, Run
 from readmodel.writer import RedisReadModel
 
 logger = logging.getLogger(__name__)
@@ -136,11 +138,11 @@ async def run(settings: ProjectorSettings, args: argparse.Namespace) -> int:
     redis = connect_redis(settings.redis)
     control = Control(settings.key_prefix)
     try:
-        async with held(redis.lock(control.rebuild_lock, timeout=settings.rebuild_lock_ttl_s)):
+        async with held(RebuildLock(redis, control.rebuild_lock, settings.rebuild_lock_ttl_s)):
             if args.abort:
                 return await abort(redis, control, settings)
             return await rebuild(redis, control, settings)
-    except (LockError, NotBuilding) as exc:
+    except (LockError, NotBuilding, LockHeld, LockLost) as exc:
         print(f"projector rebuild: {exc}", file=sys.stderr)
         return 1
     finally:
@@ -148,33 +150,38 @@ async def run(settings: ProjectorSettings, args: argparse.Namespace) -> int:
 
 
 @contextlib.asynccontextmanager
-async def held(lock: Lock) -> AsyncIterator[None]:
-    """Hold the lock, renewing it, for as long as the block runs."""
-    if not await lock.acquire(blocking=False):
-        raise LockError("another rebuild is running (python -m projector status shows it)")
-    assert lock.timeout is not None
-    interval = lock.timeout / 3
+async def held(lock: RebuildLock) -> AsyncIterator[None]:
+    """Hold the lock, renewing it, for as long as the block runs
+    (``projector/commands/rebuild_lock.py``)."""
+    await lock.acquire()
+    if lock.took_over is not None:
+        logger.warning(
+            "the rebuild lock's holder (%s) stopped renewing it: taking its place",
+            lock.took_over.describe(wall_clock_ms()),
+        )
 
     async def renew() -> None:
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(lock.renew_every_s)
             try:
-                await lock.reacquire()
-            except LockNotOwnedError:
+                await lock.renew()
+            except LockLost:
                 # The loop was too busy to renew in time (an overloaded machine):
                 # the lock lapsed. Carry on only if no other rebuild took it.
-                if not await lock.acquire(blocking=False):
+                if not await lock.redis.set(lock.key, lock.holder.value(), nx=True, px=lock.ttl_ms):
                     raise
                 logger.warning("the rebuild lock lapsed and was taken again")
 
-    async with asyncio.TaskGroup() as group:
-        renewing = group.create_task(renew())
-        try:
-            yield
-        finally:
-            renewing.cancel()
-    with contextlib.suppress(LockError):
-        await lock.release()
+    try:
+        async with asyncio.TaskGroup() as group:
+            renewing = group.create_task(renew())
+            try:
+                yield
+            finally:
+                renewing.cancel()
+    except* LockLost as lost:
+        raise lost.exceptions[0] from None
+    await lock.release()
 
 
 async def rebuild(redis: RedisClient, control: Control, settings: ProjectorSettings) -> int:
@@ -183,7 +190,17 @@ async def rebuild(redis: RedisClient, control: Control, settings: ProjectorSetti
     await store.load_scripts()
     dead_letters = DeadLetterCount()
     started = time.monotonic()
-    await replay(plan, Pipeline(OneWriter(store), dead_letters), redis, control, settings)
+    book = PositionBook(
+        redis,
+        control.keyspace(plan.generation),
+        min_replicas=settings.redis_min_replicas,
+        wait_timeout_ms=settings.redis_wait_timeout_ms,
+    )
+    try:
+        pipeline = Pipeline(OneWriter(store), dead_letters)
+        await replay(plan, pipeline, redis, control, settings, book)
+    finally:
+        await book.aclose()
     elapsed = time.monotonic() - started
     old = await swap(redis, control, plan.generation)
     print(
@@ -245,6 +262,7 @@ async def replay(
     redis: RedisClient,
     control: Control,
     settings: ProjectorSettings,
+    book: PositionBook | None = None,
 ) -> None:
     """Apply every record from each partition's position up to its target.
 
@@ -253,8 +271,9 @@ async def replay(
     scripts while Python packs another's commands or parses its replies; the
     store allows it (any order, two workers at once). Positions are saved in
     order: after a batch is written and every batch before it too, so a
-    resumed rebuild never skips a record. The garbage collector runs at the
-    slower pace of ``GC_EVERY`` meanwhile.
+    resumed rebuild never skips a record. Each batch's runs of offsets go to
+    the generation's positions (``book``) once it is written. The garbage
+    collector runs at the slower pace of ``GC_EVERY`` meanwhile.
     """
     progress = Progress(plan.total, done=plan.done)
     batches = read_records(
@@ -264,24 +283,34 @@ async def replay(
     async def write(
         prepared: Prepared,
         positions: dict[TopicPartition, int],
+        runs: list[Run],
         before: asyncio.Task[None] | None,
     ) -> None:
         await pipeline.write(prepared)
         if before is not None:
             await before
+        if book is not None:  # in order, as the progress: each run joins the one before
+            await retry(lambda: book.record(runs), "recording the replay's positions")
         plan.positions.update(positions)
         await save_progress(redis, control, plan.progress())
         progress.advance(len(prepared.records))
 
     writing: deque[asyncio.Task[None]] = deque()
+    reached = dict(plan.positions)
     try:
         with collecting_garbage_every(GC_EVERY):
             async for records, positions in batches:
                 prepared = await prepare_in_steps(pipeline, records)
+                runs = [
+                    Run(tp.topic, tp.partition, reached.get(tp, 0), offset)
+                    for tp, offset in positions.items()
+                    if offset > reached.get(tp, 0)
+                ]
+                reached.update(positions)
                 while len(writing) >= WRITES_IN_FLIGHT:
                     await writing.popleft()
                 last = writing[-1] if writing else None
-                writing.append(asyncio.create_task(write(prepared, positions, last)))
+                writing.append(asyncio.create_task(write(prepared, positions, runs, last)))
             while writing:
                 await writing.popleft()
     finally:

@@ -22,6 +22,7 @@ from aiokafka.errors import KafkaError
 from redis.exceptions import RedisError
 
 from events.times import wall_clock_ms
+from projector.commands.rebuild_lock import Holder
 from projector.kafka.offsets import PartitionLag, read_lag
 from projector.settings import ProjectorSettings
 from projector.worker.startup import StartupError
@@ -51,6 +52,10 @@ class Rebuild:
     started_ms: int | None = None
     updated_ms: int | None = None
     partitions: tuple[tuple[str, int, int], ...] = ()  # "topic[p]", position, target
+    holder_host: str | None = None  # who holds the lock (rebuild_lock.py)
+    holder_pid: int | None = None
+    holder_since_ms: int | None = None
+    lock_renewed_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +97,9 @@ class Status:
     served: Served
 
 
-def parse_rebuild(building: str, locked: bool, fields: Mapping[str, str]) -> Rebuild:
+def parse_rebuild(
+    building: str, locked: bool, fields: Mapping[str, str], holder: Holder | None = None
+) -> Rebuild:
     """What the rebuild command left in ``rebuild:progress`` (tolerating any of it missing)."""
     progress = RebuildProgress.parse(fields)
     places = {f"{topic}[{partition}]": (topic, partition) for topic, partition in progress.targets}
@@ -107,6 +114,10 @@ def parse_rebuild(building: str, locked: bool, fields: Mapping[str, str]) -> Reb
             (name, progress.positions[where], progress.targets[where])
             for name, where in sorted(places.items())
         ),
+        holder_host=None if holder is None else holder.host,
+        holder_pid=None if holder is None else holder.pid,
+        holder_since_ms=None if holder is None else holder.since_ms,
+        lock_renewed_ms=None if holder is None else holder.renewed_ms,
     )
 
 
@@ -166,6 +177,12 @@ def format_rebuild(rebuild: Rebuild | None, now_ms: int) -> list[str]:
         return ["rebuild      none in progress"]
     state = "running" if rebuild.running else RESUME
     lines = [f"rebuild      generation {rebuild.generation}, {state}"]
+    if rebuild.running and rebuild.holder_host is not None:
+        lines.append(
+            f"             lock held by {rebuild.holder_host} pid {rebuild.holder_pid} "
+            f"since {format_age(now_ms, rebuild.holder_since_ms)}, "
+            f"renewed {format_age(now_ms, rebuild.lock_renewed_ms)}"
+        )
     if rebuild.events_total is None or rebuild.events_done is None:
         return [*lines, "             no progress reported yet"]
     total, done = rebuild.events_total, rebuild.events_done
@@ -309,13 +326,14 @@ async def read_control(redis: RedisClient, prefix: str) -> ControlState:
     async with redis.pipeline(transaction=False) as pipe:
         pipe.get(control.current)
         pipe.get(control.building)
-        pipe.exists(control.rebuild_lock)
+        pipe.get(control.rebuild_lock)
         pipe.hgetall(control.rebuild_progress)
         pipe.hgetall(control.heartbeats)
-        current, building, locked, progress, beats = await pipe.execute()
+        current, building, lock, progress, beats = await pipe.execute()
     rebuild = None
     if building is not None:
-        rebuild = parse_rebuild(as_text(building), bool(locked), _texts(progress))
+        holder = None if lock is None else Holder.parse(lock)
+        rebuild = parse_rebuild(as_text(building), lock is not None, _texts(progress), holder)
     return ControlState(None if current is None else as_text(current), rebuild, _texts(beats))
 
 

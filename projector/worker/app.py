@@ -18,6 +18,7 @@ from projector.kafka.records import Record
 from projector.settings import ProjectorSettings
 from projector.worker.batches import Batches, in_batches
 from projector.worker.faust_fetch_wait import set_fetch_wait
+from projector.worker.healing import faust_healer
 from projector.worker.health import WorkerHealth
 from projector.worker.resources import Resources
 from projector.worker.timers import add_timers
@@ -68,7 +69,11 @@ def faust_app(settings: ProjectorSettings) -> faust.App:
 def create_app(settings: ProjectorSettings) -> faust.App:
     app = faust_app(settings)
     topics = app.topic(*settings.topics.names(), key_type=bytes, value_type=bytes)
-    resources = Resources(settings, WorkerHealth(settings.stall_after_s))
+    resources = Resources(
+        settings,
+        WorkerHealth(settings.stall_after_s),
+        lambda redis: faust_healer(app, redis, settings),
+    )
 
     @app.agent(topics, concurrency=1, name="project")
     async def project(stream: faust.StreamT[bytes]) -> None:

@@ -25,6 +25,7 @@ from projector.kafka.deadletters import DeadLetters
 from projector.kafka.records import Record
 from projector.projection.project import project
 from readmodel.changes import Change
+from readmodel.positions import Run
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,16 @@ class Writers(Protocol):
     """The read models a batch goes to, decided anew for every attempt."""
 
     async def writers(self) -> Sequence[ReadModelWriter]: ...
+
+
+class Positions(Protocol):
+    """Records, after a batch's writes to a store, how far it is applied
+    (``projector/worker/healing.py``)."""
+
+    def runs(self, records: Sequence[Record]) -> list[Run]:
+        """The offsets a batch covers, in the order the consumer delivered them."""
+
+    async def record(self, store: ReadModelWriter, runs: Sequence[Run]) -> None: ...
 
 
 class Observer(Protocol):
@@ -99,15 +110,21 @@ class Prepared:
     records: Sequence[Record]
     changes: list[Change]
     event_types: list[str]
+    runs: Sequence[Run] = ()  # recorded after the writes (``Positions``)
 
 
 class Pipeline:
     def __init__(
-        self, targets: Writers, dead_letters: DeadLetters, observer: Observer | None = None
+        self,
+        targets: Writers,
+        dead_letters: DeadLetters,
+        observer: Observer | None = None,
+        positions: Positions | None = None,
     ) -> None:
         self.targets = targets
         self.dead_letters = dead_letters
         self.observer = observer or Unobserved()
+        self.positions = positions
 
     async def process(self, records: Sequence[Record]) -> None:
         await self.write(await self.prepare(records))
@@ -130,19 +147,22 @@ class Pipeline:
             except Exception as exc:  # a bug in projecting: keep the event, go on
                 logger.exception("cannot project %s", record.coordinates, extra=fields_of(record))
                 await self.reject(record, f"cannot project: {exc!r}", "projection_error")
-        return Prepared(records, changes, event_types)
+        runs = self.positions.runs(records) if self.positions is not None else []
+        return Prepared(records, changes, event_types, runs)
 
     async def write(self, prepared: Prepared) -> None:
         """Apply a prepared batch, retrying until it is applied."""
-        changes = prepared.changes
+        changes, runs = prepared.changes, prepared.runs
         started = time.perf_counter()
-        await retry(lambda: self.apply(changes), f"applying {len(changes)} changes")
+        await retry(lambda: self.apply(changes, runs), f"applying {len(changes)} changes")
         self.observer.applied(prepared.records, prepared.event_types, time.perf_counter() - started)
 
-    async def apply(self, changes: Sequence[Change]) -> None:
+    async def apply(self, changes: Sequence[Change], runs: Sequence[Run] = ()) -> None:
         try:
             for store in await self.targets.writers():
                 await store.apply(changes)
+                if self.positions is not None:
+                    await self.positions.record(store, runs)
         except Exception:
             self.observer.apply_failed()
             raise

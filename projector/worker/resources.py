@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from aiokafka import AIOKafkaProducer
 
@@ -10,6 +11,7 @@ from events.retry import retry
 from projector.kafka.deadletters import KafkaDeadLetters
 from projector.kafka.offsets import group_has_committed
 from projector.settings import ProjectorSettings
+from projector.worker.healing import Healer
 from projector.worker.health import WorkerHealth
 from projector.worker.metrics import AppliedAnnouncer, PrometheusObserver
 from projector.worker.pipeline import Pipeline
@@ -21,9 +23,16 @@ from readmodel.generations import Generations
 class Resources:
     """The worker's clients, created once the worker's event loop runs."""
 
-    def __init__(self, settings: ProjectorSettings, health: WorkerHealth) -> None:
+    def __init__(
+        self,
+        settings: ProjectorSettings,
+        health: WorkerHealth,
+        healer_of: Callable[[RedisClient], Healer] | None = None,
+    ) -> None:
         self.settings = settings
         self.health = health
+        self._healer_of = healer_of
+        self.healer: Healer | None = None  # lost writes applied again (docs/healing.md)
         self._ready = asyncio.Event()
         self._redis: RedisClient | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -57,10 +66,13 @@ class Resources:
                 await producer.stop()
                 raise
             self._producer = producer
+        if self.healer is None and self._healer_of is not None:
+            self.healer = self._healer_of(self._redis)
         self.pipeline = Pipeline(
             self.generations,
             KafkaDeadLetters(self._producer),
             PrometheusObserver(self.health, AppliedAnnouncer(self._redis, settings.key_prefix)),
+            self.healer,
         )
         self._ready.set()
 
@@ -79,6 +91,8 @@ class Resources:
 
     async def stop(self) -> None:
         await self.rebuilder.stop()
+        if self.healer is not None:
+            await self.healer.aclose()
         if self._producer is not None:
             await self._producer.stop()
         if self._redis is not None:

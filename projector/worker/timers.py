@@ -46,10 +46,13 @@ def add_timers(app: faust.App, settings: ProjectorSettings, resources: Resources
 
     @app.timer(interval=settings.heartbeat_s)  # type: ignore[untyped-decorator]
     async def watch_read_model() -> None:
-        """Notice a lost read model even when no event arrives (it then rebuilds)."""
+        """Notice a lost read model even when no event arrives (it then rebuilds),
+        and lost writes on a quiet partition (``projector/worker/healing.py``)."""
         await resources.ready()
         try:
             await resources.generations.writers()
+            if resources.healer is not None:
+                await resources.healer.check()  # lost writes: applied again
         except ReadModelLost:
             pass  # being rebuilt: ``writers`` has told the rebuilder
         except Exception as exc:
