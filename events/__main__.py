@@ -5,9 +5,11 @@
     python -m events publish FILE     validate a JSON Lines file, then publish every event
 
 ``publish`` publishes nothing unless every line is a valid event; it reports
-each invalid line with its reason. It reads KAFKA_BOOTSTRAP_SERVERS and
-KAFKA_TOPIC_PREFIX from the environment unless given as options, and TLS and
-SASL from the KAFKA_* variables of events/kafka.py (docs/connecting.md).
+each invalid line with its reason. Once published, it prints the events'
+consistency token (docs/consistency.md) on a line of its own. It reads
+KAFKA_BOOTSTRAP_SERVERS and KAFKA_TOPIC_PREFIX from the environment unless
+given as options, and TLS and SASL from the KAFKA_* variables of
+events/kafka.py (docs/connecting.md).
 """
 
 from __future__ import annotations
@@ -42,14 +44,14 @@ def publish(path: Path, kafka: KafkaConnection, topic_prefix: str) -> int:
         print(f"{len(bad)} invalid line(s): nothing published", file=sys.stderr)
         return 1
 
-    async def send() -> None:
+    async def send() -> str:
         await check_kafka(kafka)
         topics = Topics.with_prefix(topic_prefix)
         async with KafkaEventPublisher(kafka, topics) as publisher:
-            await publisher.publish_many(events)
+            return await publisher.publish_many(events)
 
     try:
-        asyncio.run(send())
+        token = asyncio.run(send())
     except ConfigError as exc:
         print(f"bad configuration: {exc}", file=sys.stderr)
         return 2
@@ -57,6 +59,7 @@ def publish(path: Path, kafka: KafkaConnection, topic_prefix: str) -> int:
         print(f"publish failed: {exc}", file=sys.stderr)
         return 1
     print(f"published {len(events)} event(s) to {kafka}")
+    print(f"X-Consistency-Token: {token}")
     return 0
 
 

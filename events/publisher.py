@@ -1,13 +1,16 @@
 """An async publisher for upstream services.
 
     async with KafkaEventPublisher("kafka:9092") as publisher:
-        await publisher.publish(event)
+        token = await publisher.publish(event)
 
 A bare ``host:port[,...]`` connects in plaintext; ``KafkaSettings().kafka``
 reads TLS and SASL from the ``KAFKA_*`` variables (events/kafka.py).
 
 Each event is validated (it is a model of the contract), sent to its topic
 with its contract key, and confirmed by all in-sync replicas (``acks=all``).
+``publish`` and ``publish_many`` return the consistency token of what they
+published: sent as ``X-Consistency-Token``, it makes the API answer from a
+read model that includes those events (docs/consistency.md).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from types import TracebackType
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from events.consistency import format_token, position_of
 from events.errors import PublishError
 from events.kafka import KafkaConnection
 from events.models import Event
@@ -62,12 +66,15 @@ class KafkaEventPublisher:
     ) -> None:
         await self.stop()
 
-    async def publish(self, event: Event) -> None:
-        """Send one event and wait until the broker has it."""
-        await self.publish_many([event])
+    async def publish(self, event: Event) -> str:
+        """Send one event and wait until the broker has it; its consistency token."""
+        return await self.publish_many([event])
 
-    async def publish_many(self, events: Iterable[Event]) -> None:
-        """Send events (pipelined, in order per key) and wait for every one."""
+    async def publish_many(self, events: Iterable[Event]) -> str:
+        """Send events (pipelined, in order per key) and wait for every one.
+
+        Returns the consistency token of them all.
+        """
         try:
             deliveries = [
                 await self._producer.send(
@@ -77,6 +84,7 @@ class KafkaEventPublisher:
                 )
                 for event in events
             ]
-            await asyncio.gather(*deliveries)
+            sent = await asyncio.gather(*deliveries)
         except KafkaError as exc:
             raise PublishError(f"publish failed: {exc}") from exc
+        return format_token(position_of((r.topic, r.partition, r.offset) for r in sent))

@@ -111,10 +111,11 @@ class System:
                 pytest.fail(f"timed out waiting for {what}; logs: {logs}")
             time.sleep(0.2)
 
-    async def publish(self, events: Sequence[dict[str, Any]]) -> None:
+    async def publish(self, events: Sequence[dict[str, Any]]) -> str:
+        """Publish ``events``; their consistency token."""
         models = [decode_event(json.dumps(event)) for event in events]
         async with KafkaEventPublisher(self.bootstrap_servers, self.topics) as publisher:
-            await publisher.publish_many(models)
+            return await publisher.publish_many(models)
 
     async def publish_raw(self, topic: str, value: bytes, key: bytes | None = None) -> None:
         producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers, acks="all")

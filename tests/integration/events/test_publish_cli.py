@@ -10,6 +10,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer
 
+from events.consistency import parse_token, position_of
 from events.jsonlines import read_events
 from events.models import decode_event
 from events.topics import Topics, event_key
@@ -55,3 +56,10 @@ async def test_publish_sends_every_event_to_its_topic_with_its_key(
 
     got = {(r.topic, r.key, decode_event(r.value)) for r in received}
     assert got == {(topics.for_event(e), event_key(e), e) for e in expected}
+
+    # The printed token names the last record published on each partition written.
+    (token_line,) = [line for line in result.stdout.splitlines() if "Consistency-Token" in line]
+    token = token_line.removeprefix("X-Consistency-Token: ")
+    assert parse_token(token, topics.names()) == position_of(
+        (r.topic, r.partition, r.offset) for r in received
+    )
