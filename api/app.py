@@ -27,6 +27,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.cache import AnswerCache
+from api.consistency import AppliedPosition
 from api.headers import Cors, NoSniff
 from api.lists import ListEndpoints
 from api.metrics import RequestMetrics, observe_applied, watch_cache
@@ -39,8 +40,11 @@ from api.tracking import InvalidationTracker
 from api.widget import cors_origins
 from api.widget import router as widget_router
 from events.logs import ensure_logging
+from events.topics import Topics
 from readmodel.applied import applied_channel
 from readmodel.connections import RedisClient, connect_redis
+from readmodel.keys import Control, as_text
+from readmodel.positions import PositionBook
 from readmodel.reader import RedisHeartbeats, RedisPageReader
 from readmodel.resp import PipelinedConnection
 
@@ -72,13 +76,35 @@ def limiter_of(settings: ApiSettings, redis: RedisClient) -> FailureLimiter | No
     )
 
 
+def applied_position_of(settings: ApiSettings, redis: RedisClient) -> AppliedPosition:
+    """The served generation's applied position, read again by ``refresh``."""
+    control = Control(settings.key_prefix)
+    applied: AppliedPosition
+
+    async def refresh() -> None:
+        generation = await redis.get(control.current)
+        if generation is None:
+            applied.reset(None, {})
+            return
+        keyspace = control.keyspace(as_text(generation))
+        book = PositionBook(redis, keyspace, publish=False)
+        try:
+            applied.reset(keyspace.generation, await book.read())
+        finally:
+            await book.aclose()
+
+    applied = AppliedPosition(Topics.with_prefix(settings.topic_prefix).names(), refresh)
+    return applied
+
+
 def tracker_of(
     settings: ApiSettings,
     redis: RedisClient,
     lists: ListEndpoints,
     limiter: FailureLimiter | None,
-) -> InvalidationTracker | None:
-    """The invalidation and blocks connection, if the cache or the limiter needs one.
+    applied: AppliedPosition,
+) -> InvalidationTracker:
+    """The connection that hears of invalidations, blocks and positions.
 
     The cache needs client-side caching of a single Redis node: with any other
     client (a cluster) it stays off.
@@ -86,17 +112,25 @@ def tracker_of(
     cache = None
     if settings.cache and isinstance(redis, Redis):
         cache = AnswerCache(settings.cache_max_entries, settings.cache_max_bytes)
-    if cache is None and limiter is None:
-        return None
 
-    async def load_blocks() -> None:
+    async def subscribed() -> None:
+        """(Again) listening: what was missed meanwhile is read."""
         if limiter is not None:
             try:
                 await limiter.load(lists.clock())
             except RedisError as exc:
                 logger.warning("cannot read the blocked clients: %s", exc)
+        assert applied.refresh is not None
+        try:
+            await applied.refresh()
+        except RedisError as exc:
+            logger.warning("cannot read the read model's positions: %s", exc)
 
-    handlers: dict[bytes, Callable[[bytes, bytes], None]] = {}
+    handlers: dict[bytes, Callable[[bytes, bytes], None]] = {
+        Control(settings.key_prefix).positions_channel.encode(): (
+            lambda _channel, payload: applied.on_message(payload)
+        )
+    }
     if limiter is not None:
         handlers[limiter.channel.encode()] = limiter.on_message
     if cache is not None:  # apply to visible, for api_apply_to_visible_seconds
@@ -112,7 +146,7 @@ def tracker_of(
         settings.redis_timeout_s,
         channels=[channel.decode() for channel in handlers],
         on_message=on_message,
-        on_subscribed=load_blocks,
+        on_subscribed=subscribed,
         on_generation_change=lists.generation_changed,
     )
 
@@ -147,9 +181,17 @@ def create_app(settings: ApiSettings | None = None) -> Api:
         reader = RedisPageReader(redis, settings.key_prefix, fast)
         app.state.reader = reader
         limiter = limiter_of(settings, redis)
-        tracker = tracker_of(settings, redis, lists, limiter)
-        lists.attach(reader, tracker.cache if tracker else None, tracker, limiter)
-        tracking = asyncio.create_task(tracker.run()) if tracker is not None else None
+        applied = applied_position_of(settings, redis)
+        tracker = tracker_of(settings, redis, lists, limiter, applied)
+        lists.attach(
+            reader,
+            tracker.cache,
+            tracker,
+            limiter,
+            applied,
+            max_wait_s=settings.consistency_max_wait_ms / 1000,
+        )
+        tracking = asyncio.create_task(tracker.run())
         app.state.heartbeats = None
         if settings.ready_max_staleness_s:
             app.state.heartbeats = RedisHeartbeats(
@@ -158,17 +200,16 @@ def create_app(settings: ApiSettings | None = None) -> Api:
         stop = asyncio.Event()
         follower = asyncio.create_task(reader.follow(settings.generation_refresh_s, stop))
         watcher = None
-        if tracker is not None and tracker.cache is not None:
+        if tracker.cache is not None:
             watcher = asyncio.create_task(watch_cache(tracker.cache, tracker, stop))
         try:
             yield
         finally:
             stop.set()
-            if tracker is not None and tracking is not None:
-                tracker.close()
-                tracking.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await tracking
+            tracker.close()
+            tracking.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await tracking
             await follower
             if watcher is not None:
                 await watcher
@@ -218,7 +259,8 @@ def create_app(settings: ApiSettings | None = None) -> Api:
             lists,
             allow_origins=origins,
             allow_methods=["GET"],
-            allow_headers=["Authorization"],
+            allow_headers=["Authorization", "X-Consistency-Token"],
+            expose_headers=["X-Consistency-Token"],
             max_age=600,
         )
     return Api(lists, app, served)

@@ -12,6 +12,13 @@ built in advance.
 Per request: the checks of docs/decisions.md in order (``api/params.py``), the
 client's block (``api/ratelimit.py``), then the answer cache (``api/cache.py``,
 kept exact by ``api/tracking.py``) or one read of Redis (``readmodel/reader.py``).
+
+A request with ``X-Consistency-Token`` is answered only once the read model
+has applied the position it names (``api/consistency.py``,
+docs/consistency.md): authentication and the 422s first, then 400 for a
+malformed token, then the wait (at most ``API_CONSISTENCY_MAX_WAIT_MS``, or
+less with ``Prefer: wait=<seconds>``), then 503 if it ran out. Every 200 and
+304 carries the position it was answered at.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.cache import AnswerCache
+from api.consistency import AppliedPosition
 from api.headers import NOSNIFF
 from api.metrics import RequestMetrics
 from api.params import bearer_token, page_number, page_size, positive_int
@@ -39,6 +47,7 @@ from api.responses import (
 )
 from api.routes import LIST_ROUTES, ListRoute
 from api.tracking import InvalidationTracker
+from events.consistency import InvalidToken, parse_token
 from events.times import wall_clock_ms
 from readmodel.errors import ReadModelUnavailable
 from readmodel.keys import Keyspace
@@ -50,14 +59,19 @@ BAD_SERIES = "Parameter meeting_series_id must be a positive integer"
 BAD_MEMBER = "Parameter member_id must be a positive integer"
 TOO_MANY = "Too Many Requests"
 NOT_ALLOWED = "Method Not Allowed"
+INVALID_TOKEN = "Invalid consistency token"
 
-Headers = list[tuple[bytes, bytes]]
+Header = tuple[bytes, bytes]
+Headers = list[Header]
 Answer = tuple[int, Headers, bytes]
 
 _CONTENT_TYPE = (b"content-type", JSON.encode())
 _CACHE_CONTROL = (b"cache-control", PAGE_CACHE_CONTROL.encode())
 _VARY = (b"vary", b"Authorization")
 _ALLOW = (b"allow", b"GET")
+_TOKEN = b"x-consistency-token"
+_NO_POSITION = (_TOKEN, b"")
+_READY_AT_ONCE: Headers = []  # a position covered on arrival: nothing waited for
 
 
 def route_path(scope: Scope) -> str:
@@ -78,12 +92,28 @@ def error(status: int, message: str, extra: Headers | None = None) -> Answer:
     return status, [*(extra or []), length, _CONTENT_TYPE, NOSNIFF], body
 
 
-def page(body: bytes, tag: bytes, condition: str | None) -> Answer:
-    """A page: 200, or 304 when the client holds this body (``If-None-Match``)."""
+def page(
+    body: bytes, tag: bytes, condition: str | None, position: tuple[bytes, bytes], *extra: Header
+) -> Answer:
+    """A page: 200, or 304 when the client holds this body (``If-None-Match``);
+    ``position`` is its ``X-Consistency-Token`` header."""
     if condition is not None and if_none_match(condition, tag.decode()):
-        return 304, [(b"etag", tag), _CACHE_CONTROL, _VARY, _CONTENT_TYPE, NOSNIFF], b""
+        headers = [(b"etag", tag), _CACHE_CONTROL, _VARY, _CONTENT_TYPE, NOSNIFF, position]
+        return 304, [*headers, *extra], b""
     length = (b"content-length", b"%d" % len(body))
-    return 200, [(b"etag", tag), _CACHE_CONTROL, _VARY, length, _CONTENT_TYPE, NOSNIFF], body
+    headers = [(b"etag", tag), _CACHE_CONTROL, _VARY, length, _CONTENT_TYPE, NOSNIFF, position]
+    return 200, [*headers, *extra], body
+
+
+def preferred_wait_s(prefer: str) -> int | None:
+    """The ``wait`` preference of a ``Prefer`` header (RFC 7240), in seconds; None
+    when it names none (or a malformed one, which RFC 7240 says to ignore)."""
+    for preference in prefer.replace(";", ",").split(","):
+        name, _, value = preference.partition("=")
+        if name.strip().lower() == "wait":
+            value = value.strip().strip('"')
+            return int(value) if value.isascii() and value.isdigit() else None
+    return None
 
 
 class ListEndpoints:
@@ -106,6 +136,8 @@ class ListEndpoints:
         self.cache: AnswerCache | None = None
         self.tracker: InvalidationTracker | None = None
         self.limiter: FailureLimiter | None = None
+        self.applied: AppliedPosition | None = None
+        self.max_wait_s = 0.0
         self._unavailable = [(b"retry-after", str(retry_after_s).encode())]
 
     def attach(
@@ -114,12 +146,16 @@ class ListEndpoints:
         cache: AnswerCache | None = None,
         tracker: InvalidationTracker | None = None,
         limiter: FailureLimiter | None = None,
+        applied: AppliedPosition | None = None,
+        max_wait_s: float = 0.0,
     ) -> None:
         """What the lifespan made; the cache only with a tracker to keep it exact."""
         self.reader = reader
         self.cache = cache if tracker is not None and tracker.cache is cache else None
         self.tracker = tracker
         self.limiter = limiter
+        self.applied = applied
+        self.max_wait_s = max_wait_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -168,13 +204,19 @@ class ListEndpoints:
             retry_after = limiter.retry_after_s(limiter.client_of(scope), now_ms)
             if retry_after is not None:
                 return error(429, TOO_MANY, [(b"retry-after", b"%d" % retry_after)])
-        authorization = condition = None
+        authorization = condition = consistency = prefer = None
         for name, value in scope["headers"]:
             if name == b"authorization":
                 if authorization is None:
                     authorization = value.decode("latin-1")
-            elif name == b"if-none-match" and condition is None:
-                condition = value.decode("latin-1")
+            elif name == b"if-none-match":
+                if condition is None:
+                    condition = value.decode("latin-1")
+            elif name == b"x-consistency-token":
+                if consistency is None:
+                    consistency = value.decode("latin-1")
+            elif name == b"prefer" and prefer is None:
+                prefer = value.decode("latin-1")
         token = bearer_token(authorization)
         if token is None:
             return await self._denied(Denial.UNKNOWN_TOKEN, scope, now_ms)
@@ -198,13 +240,25 @@ class ListEndpoints:
         cache = self.cache
         epoch = None
         key = (org or 0, member, series_id, number, size)
-        if cache is not None and org is not None and await self._synced():
+        synced = cache is not None and org is not None and await self._synced()
+        extra: Headers = []
+        if consistency is not None:
+            granted = synced and cache is not None and org is not None and cache.granted(org, sha)
+            awaited = await self._await_position(
+                scope, org, token, sha, granted, bad_parameter, consistency, prefer, now_ms
+            )
+            if isinstance(awaited, tuple):
+                return awaited  # 401, 422, 400 or 503
+            extra = awaited
+            if synced and extra is not _READY_AT_ONCE:
+                synced = await self._synced()  # the invalidations up to the position reached
+        if synced and cache is not None and org is not None:
             if cache.granted(org, sha):
                 if bad_parameter:
                     return error(422, bad_parameter)
                 cached = cache.get(key, now_ms)
                 if cached is not None:
-                    return page(cached.body, cached.etag, condition)
+                    return page(cached.body, cached.etag, condition, self._position(), *extra)
             epoch = cache.epoch(org)
 
         try:
@@ -231,7 +285,55 @@ class ListEndpoints:
         tag = entity_tag(body).encode()
         if epoch is not None and cache is not None:
             cache.put(key, body, tag, now_ms, result.next_end_ms, epoch)
-        return page(body, tag, condition)
+        return page(body, tag, condition, self._position(), *extra)
+
+    def _position(self) -> Header:
+        """The ``X-Consistency-Token`` of an answer read now: the position applied."""
+        applied = self.applied
+        return _NO_POSITION if applied is None else (_TOKEN, applied.token)
+
+    async def _await_position(
+        self,
+        scope: Scope,
+        org: int | None,
+        token: str,
+        sha: str,
+        granted: bool,
+        bad_parameter: str | None,
+        text: str,
+        prefer: str | None,
+        now_ms: int,
+    ) -> Answer | Headers:
+        """For a request with ``X-Consistency-Token``: its answer if it is an error,
+        else the headers to add once the read model has applied the position."""
+        if not granted:  # authentication comes first: the token check alone
+            try:
+                checked = await self.reader.page(
+                    org, token, None, now_ms=now_ms, offset=0, limit=0, token_sha=sha
+                )
+            except ReadModelUnavailable as exc:
+                logger.warning("read model unavailable: %s", exc)
+                return error(503, UNAVAILABLE, self._unavailable)
+            if isinstance(checked, Denial):
+                return await self._denied(checked, scope, now_ms)
+        if bad_parameter:
+            return error(422, bad_parameter)
+        applied = self.applied
+        if applied is None:
+            return error(503, UNAVAILABLE, self._unavailable)
+        try:
+            wanted = parse_token(text, applied.topics)
+        except InvalidToken:
+            return error(400, INVALID_TOKEN)
+        if applied.covers(wanted):
+            return _READY_AT_ONCE
+        wait_s, honored = self.max_wait_s, []
+        asked = None if prefer is None else preferred_wait_s(prefer)
+        if asked is not None and asked < wait_s:
+            wait_s, honored = asked, [(b"preference-applied", b"wait=%d" % asked)]
+        if not await applied.reach(wanted, wait_s):
+            return error(503, UNAVAILABLE, [*self._unavailable, (_TOKEN, applied.token), *honored])
+        return honored
 
     async def _synced(self) -> bool:
         """Whether the cache may answer: tracking is up and has caught up with now."""

@@ -19,7 +19,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from api.routes import ListRoute, Parameter
+from api.routes import POSITION_HEADER, ListRoute, Parameter
 
 SCHEMAS = "#/components/schemas/{model}"
 # Every list wants the organization's token, as ``Authorization: Bearer``.
@@ -56,7 +56,7 @@ def operation(route: ListRoute) -> dict[str, Any]:
     document["operationId"] = operation_id(route)
     document["parameters"] = [parameter(p) for p in route.parameters]
     document["responses"] = {
-        "200": response("Successful Response", route.response_model),
+        "200": response("Successful Response", route.response_model, POSITION_HEADER),
         **{
             str(status): response(spec["description"], spec["model"], spec.get("headers"))
             for status, spec in route.errors.items()
@@ -73,6 +73,14 @@ def operation_id(route: ListRoute) -> str:
 
 def parameter(spec: Parameter) -> dict[str, Any]:
     required = spec.location == "path"
+    if spec.location == "header":
+        return {
+            "name": spec.name,
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string", "title": spec.name},
+            "description": spec.description,
+        }
     schema: dict[str, Any] = (
         {"type": "string"} if required else {"anyOf": [{"type": "string"}, {"type": "null"}]}
     )

@@ -38,7 +38,7 @@ class Parameter:
     """
 
     name: str
-    location: Literal["path", "query"]
+    location: Literal["path", "query", "header"]
     description: str
     pattern: str | None = None
 
@@ -92,7 +92,27 @@ FILTERS = (
     ),
     Parameter("page", "query", "Page number, 1-indexed. Default 1."),
     Parameter("items", "query", "Items per page, clamped to 1..100. Default 20."),
+    Parameter(
+        "X-Consistency-Token",
+        "header",
+        "Answer only from a read model that has applied this position: comma-separated "
+        "topic:partition:offset entries, as a Kafka producer gets them back for its records, "
+        "or the X-Consistency-Token of an earlier answer (docs/consistency.md).",
+    ),
+    Parameter(
+        "Prefer",
+        "header",
+        "wait=<seconds> (RFC 7240): wait at most this long for X-Consistency-Token's "
+        "position, if less than the API's own bound; Preference-Applied says so.",
+    ),
 )
+POSITION_HEADER = {
+    "X-Consistency-Token": {
+        "description": "The position of the read model the answer came from; send it back "
+        "to never get an older answer",
+        "schema": {"type": "string"},
+    }
+}
 ERRORS: Mapping[int, Mapping[str, Any]] = {
     401: {"model": ErrorBody, "description": '"Unauthorized Access" or "Not Authorized"'},
     422: {"model": ErrorBody, "description": "a parameter is not a positive integer"},
@@ -107,7 +127,21 @@ ERRORS: Mapping[int, Mapping[str, Any]] = {
             }
         },
     },
-    503: {"model": ErrorBody, "description": "The read model is unreachable; see Retry-After"},
+    400: {
+        "model": ErrorBody,
+        "description": '"Invalid consistency token": X-Consistency-Token is not a list of '
+        "topic:partition:offset entries of the read model's topics (at most 1,000, 8 KB)",
+    },
+    503: {
+        "model": ErrorBody,
+        "description": "The read model is unreachable, or has not applied X-Consistency-Token's "
+        "position within the wait; see Retry-After, and X-Consistency-Token for the position "
+        "reached",
+        "headers": {
+            "Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}},
+            **POSITION_HEADER,
+        },
+    },
 }
 
 ORGANIZATION_LIST = ListRoute(

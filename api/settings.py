@@ -37,6 +37,17 @@ class ApiSettings(RedisSettings):
         "failure counter); pages use one pipelined connection of their own",
     )
     retry_after_s: int = Field(1, ge=0, description="Retry-After of a 503")
+    topic_prefix: str = Field(
+        "",
+        validation_alias=AliasChoices("KAFKA_TOPIC_PREFIX"),
+        description="the projector's topic prefix: a consistency token may name its topics",
+    )
+    consistency_max_wait_ms: int = Field(
+        2000,
+        ge=0,
+        description="longest wait for the position of a request's X-Consistency-Token "
+        "(docs/consistency.md); then 503",
+    )
     generation_refresh_s: float = Field(
         1.0, gt=0, description="how often the served generation is re-read"
     )

@@ -64,6 +64,13 @@ def test_every_operation_answers_as_documented(
             # use the organization's real token and id, to reach the 200s.
             if own_organization and case.path_parameters:
                 case.path_parameters["organization_id"] = "5"
+            # Any string is a documented X-Consistency-Token's type, but only the
+            # read model's topics make a valid one: random ones are 400s that
+            # schemathesis would call rejected valid data. Their parsing and 400s
+            # are tested in tests/unit/events/test_consistency.py and
+            # tests/integration/api/test_consistency.py.
+            if case.headers:
+                case.headers.pop("X-Consistency-Token", None)
             headers = {"Authorization": f"Bearer {TOKEN}"} if authorized else {}
             response = case.call_and_validate(headers=headers)
             statuses[response.status_code] = statuses.get(response.status_code, 0) + 1

@@ -176,20 +176,21 @@ class PipelineHook:
 
 @asynccontextmanager
 async def running_api(
-    redis_url: str, prefix: str, max_staleness_s: float = 0.0
+    redis_url: str, prefix: str, max_staleness_s: float = 0.0, **settings: Any
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The API app, its lifespan run, behind an in-process HTTP client.
 
     With no projector around, readiness is about Redis alone unless
     ``max_staleness_s`` asks for heartbeats.
     """
-    settings = ApiSettings(
+    api_settings = ApiSettings(
         REDIS_URL=redis_url,
         REDIS_KEY_PREFIX=prefix,
         generation_refresh_s=0.1,
         ready_max_staleness_s=max_staleness_s,
+        **settings,
     )
-    app = create_app(settings)
+    app = create_app(api_settings)
     async with (
         app.lifespan(),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client,

@@ -544,7 +544,8 @@ async def test_the_openapi_document(api: Api) -> None:
     assert {"200", "401", "422", "503"} <= set(document["paths"][member]["get"]["responses"])
     operation = document["paths"]["/api/v2/organizations/{organization_id}/upcoming_meetings"]
     get = operation["get"]
-    assert {"200", "401", "422", "503"} <= set(get["responses"])
+    assert {"200", "400", "401", "422", "503"} <= set(get["responses"])
+    assert "X-Consistency-Token" in get["responses"]["200"]["headers"]
     schemes = document["components"]["securitySchemes"]
     assert any(s == {"type": "http", "scheme": "bearer"} for s in schemes.values())
     [requirement] = get["security"]
@@ -556,6 +557,8 @@ async def test_the_openapi_document(api: Api) -> None:
         "meeting_series_id": "query",
         "page": "query",
         "items": "query",
+        "X-Consistency-Token": "header",
+        "Prefer": "header",
     }
 
 

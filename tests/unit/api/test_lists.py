@@ -9,13 +9,14 @@ import pytest
 from starlette.types import Message, Receive, Scope, Send
 
 from api.headers import NOSNIFF
-from api.lists import ListEndpoints, error, page
+from api.lists import ListEndpoints, error, page, preferred_wait_s
 from api.responses import entity_tag
 from api.responses import error as starlette_error
 from api.routes import LIST_ROUTES, MEMBER_LIST, ORGANIZATION_LIST, ListRoute, Parameter
 
 BODY = b'{"current_page":1,"items":20,"total_items":0,"total_pages":0,"meetings":[]}'
 TAG = entity_tag(BODY)
+POSITION = (b"x-consistency-token", b"meeting-events:0:7")
 PAGE_HEADERS = [
     (b"etag", TAG.encode()),
     (b"cache-control", b"private, no-cache"),
@@ -146,13 +147,21 @@ async def test_another_method_of_a_list_is_405_as_fastapi_answers_it(method: str
 def test_a_page_is_200_with_its_headers(condition: str | None) -> None:
     sent = None if condition is None else condition.format(tag=TAG)
     length = (b"content-length", b"%d" % len(BODY))
-    assert page(BODY, TAG.encode(), sent) == (200, [*PAGE_HEADERS, length, JSON, NOSNIFF], BODY)
+    assert page(BODY, TAG.encode(), sent, POSITION) == (
+        200,
+        [*PAGE_HEADERS, length, JSON, NOSNIFF, POSITION],
+        BODY,
+    )
 
 
 @pytest.mark.parametrize("condition", ["*", "{tag}", "W/{tag}", '"a", {tag}'])
 def test_a_page_the_client_holds_is_304_with_no_body(condition: str) -> None:
     sent = condition.format(tag=TAG)
-    assert page(BODY, TAG.encode(), sent) == (304, [*PAGE_HEADERS, JSON, NOSNIFF], b"")
+    assert page(BODY, TAG.encode(), sent, POSITION) == (
+        304,
+        [*PAGE_HEADERS, JSON, NOSNIFF, POSITION],
+        b"",
+    )
 
 
 @pytest.mark.parametrize(
@@ -175,3 +184,22 @@ def test_an_error_has_the_headers_of_the_fastapi_apps_errors(
 
     assert got == (expected.status_code, [*expected.raw_headers, NOSNIFF], expected.body)
     assert orjson.loads(got[2]) == {"error": message}
+
+
+@pytest.mark.parametrize(
+    ("prefer", "seconds"),
+    [
+        ("wait=1", 1),
+        ("WAIT = 0", 0),
+        ('respond-async, wait="3"', 3),
+        ("handling=lenient; wait=2", 2),
+        ("wait=", None),
+        ("wait=1.5", None),
+        ("wait=-1", None),
+        ("wait=\u0661", None),
+        ("respond-async", None),
+        ("", None),
+    ],
+)
+def test_the_wait_preference_is_read_as_rfc_7240_says(prefer: str, seconds: int | None) -> None:
+    assert preferred_wait_s(prefer) == seconds

@@ -1,0 +1,136 @@
+"""``AppliedPosition``: how far the served generation has applied each partition.
+
+Kept in process, so that checking a request's ``X-Consistency-Token`` costs no
+Redis round trip (docs/consistency.md):
+
+- ``reset`` takes the positions hashes read from every Redis node
+  (``readmodel.positions.PositionBook.read``) when the API starts, when the
+  served generation changes, and when the tracking connection comes back;
+- ``on_message`` takes what the projector publishes after each record of a
+  batch's positions (``"<generation> <node> <topic>:<partition>:<next>,..."``),
+  so the position moves forward as soon as Redis holds the writes.
+
+A partition's position is the least over the nodes, as the projector records
+it: a node that lost writes lost their record too. The projector records the
+next offset to apply; a token names the last record included, one less.
+
+``reach`` waits until the position covers a token, woken by every change, and
+asks ``refresh`` (a read of Redis) at most every ``refresh_s`` while anyone
+waits, in case a message was lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Collection, Mapping
+
+from events.consistency import Partition, Position, format_token
+
+logger = logging.getLogger(__name__)
+
+NodePositions = Mapping[Partition, int]
+"""One node's positions: partition -> the next offset to apply there."""
+
+
+class AppliedPosition:
+    def __init__(
+        self,
+        topics: Collection[str],
+        refresh: Callable[[], Awaitable[None]] | None = None,
+        refresh_s: float = 0.25,
+    ) -> None:
+        self.topics = frozenset(topics)
+        self.refresh = refresh
+        self.refresh_s = refresh_s
+        self.generation: str | None = None
+        self.position = Position({})
+        self.token = b""  # the header value of ``position``
+        self._nodes: dict[str, dict[Partition, int]] = {}
+        self._changed = asyncio.Event()
+        self._last_refresh = 0.0
+        self._refreshing: asyncio.Task[None] | None = None
+
+    # -- what Redis says ----------------------------------------------------------
+
+    def reset(self, generation: str | None, nodes: Mapping[str, NodePositions | None]) -> None:
+        """The served generation's positions as read from every node."""
+        self.generation = generation
+        self._nodes = {tag: dict(positions or {}) for tag, positions in nodes.items()}
+        self._recompute()
+
+    def on_message(self, message: bytes) -> None:
+        """A record of positions on one node, as the projector publishes it."""
+        try:
+            generation, tag, entries = message.decode().split(" ", 2)
+        except (UnicodeDecodeError, ValueError):
+            logger.warning("ignored a malformed positions message: %r", message[:200])
+            return
+        if generation != self.generation:
+            return  # a rebuild's generation, or one no longer served
+        node = self._nodes.get(tag)
+        if node is None:
+            self._refresh_soon()  # a node not read yet: the cluster changed
+            return
+        moved = False
+        for entry in entries.split(","):
+            head, _, next_text = entry.rpartition(":")
+            topic, _, partition_text = head.rpartition(":")
+            if not topic or not partition_text.isdigit() or not next_text.isdigit():
+                continue
+            key, next_offset = (topic, int(partition_text)), int(next_text)
+            if next_offset > node.get(key, 0):
+                node[key] = next_offset
+                moved = True
+        if moved:
+            self._recompute()
+
+    def _recompute(self) -> None:
+        nodes = list(self._nodes.values())
+        partitions = {p for node in nodes for p in node if p[0] in self.topics}
+        offsets = {}
+        for partition in partitions:
+            next_offset = min(node.get(partition, 0) for node in nodes)
+            if next_offset > 0:
+                offsets[partition] = next_offset - 1
+        self.position = Position(offsets)
+        self.token = format_token(self.position).encode()
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    # -- waiting ------------------------------------------------------------------
+
+    def covers(self, wanted: Position) -> bool:
+        return self.position.covers(wanted)
+
+    async def reach(self, wanted: Position, timeout_s: float) -> bool:
+        """True once the position covers ``wanted``; False after ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while not self.position.covers(wanted):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self._refresh_soon()
+            changed = self._changed
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), min(left, self.refresh_s))
+        return True
+
+    def _refresh_soon(self) -> None:
+        if self.refresh is None or self._refreshing is not None:
+            return
+        if time.monotonic() - self._last_refresh < self.refresh_s:
+            return
+        self._last_refresh = time.monotonic()
+        self._refreshing = asyncio.create_task(self._run_refresh())
+
+    async def _run_refresh(self) -> None:
+        assert self.refresh is not None
+        try:
+            await self.refresh()
+        except Exception as exc:  # the next wait asks again
+            logger.warning("cannot read the read model's positions: %r", exc)
+        finally:
+            self._refreshing = None

@@ -1,0 +1,86 @@
+"""api.consistency.AppliedPosition: the served generation's position, in process."""
+
+from __future__ import annotations
+
+import asyncio
+
+from api.consistency import AppliedPosition
+from events.consistency import Position, parse_token
+
+TOPICS = ("m", "r")
+
+
+def token(text: str) -> Position:
+    return parse_token(text, TOPICS)
+
+
+async def test_the_position_is_the_least_over_the_nodes_less_one() -> None:
+    applied = AppliedPosition(TOPICS)
+    applied.reset("3", {"p0": {("m", 0): 10, ("r", 1): 4}, "p7": {("m", 0): 8}})
+    # r:1 is on p0 only: p7 has applied nothing of it, so it is not included.
+    assert applied.position == token("m:0:7")
+    assert applied.token == b"m:0:7"
+
+
+async def test_a_node_without_positions_holds_everything_back() -> None:
+    applied = AppliedPosition(TOPICS)
+    applied.reset("3", {"p0": {("m", 0): 10}, "p7": None})
+    assert not applied.position
+
+
+async def test_messages_move_a_node_forward_never_back() -> None:
+    applied = AppliedPosition(TOPICS)
+    applied.reset("3", {"p0": {("m", 0): 10}})
+    applied.on_message(b"3 p0 m:0:12,r:1:3")
+    assert applied.position == token("m:0:11,r:1:2")
+    applied.on_message(b"3 p0 m:0:5")
+    assert applied.position == token("m:0:11,r:1:2")
+
+
+async def test_messages_of_another_generation_or_malformed_are_ignored() -> None:
+    applied = AppliedPosition(TOPICS)
+    applied.reset("3", {"p0": {("m", 0): 10}})
+    applied.on_message(b"4 p0 m:0:99")
+    applied.on_message(b"\xff\xfe")
+    applied.on_message(b"3 p0 m:x:99,:0:5,m:0:")
+    applied.on_message(b"3")
+    assert applied.position == token("m:0:9")
+
+
+async def test_topics_the_api_does_not_serve_are_left_out() -> None:
+    applied = AppliedPosition(TOPICS)
+    applied.reset("3", {"p0": {("other", 0): 10, ("m", 0): 1}})
+    assert applied.position == token("m:0:0")
+
+
+async def test_reach_wakes_on_the_message_that_covers_the_token() -> None:
+    applied = AppliedPosition(TOPICS)
+    applied.reset("3", {"p0": {("m", 0): 1}})
+    waiter = asyncio.create_task(applied.reach(token("m:0:4"), timeout_s=5))
+    await asyncio.sleep(0)
+    applied.on_message(b"3 p0 m:0:3")  # m:0:2 applied: not yet
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    applied.on_message(b"3 p0 m:0:5")
+    assert await asyncio.wait_for(waiter, 1)
+
+
+async def test_reach_gives_up_after_its_timeout() -> None:
+    applied = AppliedPosition(TOPICS)
+    applied.reset("3", {"p0": {("m", 0): 1}})
+    assert not await applied.reach(token("m:0:4"), timeout_s=0.05)
+
+
+async def test_reach_reads_redis_again_when_no_message_comes() -> None:
+    reads = 0
+    applied: AppliedPosition
+
+    async def refresh() -> None:
+        nonlocal reads
+        reads += 1
+        applied.reset("3", {"p0": {("m", 0): 9}})
+
+    applied = AppliedPosition(TOPICS, refresh=refresh, refresh_s=0.01)
+    applied.reset("3", {"p0": {("m", 0): 1}})
+    assert await applied.reach(token("m:0:4"), timeout_s=2)
+    assert reads == 1
