@@ -462,6 +462,7 @@ button svg { width: 1em; height: 1em; }
       const template = document.createElement("template");
       template.innerHTML = TEMPLATE;
       root.append(template.content.cloneNode(true));
+      this._position = null; // X-Consistency-Token of the last answer
       this._section = root.querySelector(".widget");
       this._heading = root.querySelector("h2");
       this._count = root.querySelector(".count");
@@ -580,12 +581,18 @@ button svg { width: 1em; height: 1em; }
       let status = 0;
       let data = null;
       try {
+        const headers = { Accept: "application/json", Authorization: `Bearer ${token}` };
+        // The position of the last answer: the next one is never older (paging
+        // never goes back in time).
+        if (this._position) headers["X-Consistency-Token"] = this._position;
         const response = await fetch(this._url(), {
-          headers: { Accept: "application/json", Authorization: `Bearer ${token}` },
+          headers,
           credentials: "omit",
           signal: controller.signal,
         });
         status = response.status;
+        const position = response.headers.get("X-Consistency-Token");
+        if (position !== null && response.ok) this._position = position;
         if (response.ok) {
           data = await response.json();
           if (!data || !Array.isArray(data.meetings)) throw new TypeError("unexpected response");
