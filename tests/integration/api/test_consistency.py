@@ -10,10 +10,10 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from readmodel.positions import PositionBook, runs_of
 from redis.asyncio import Redis
 
 from events.consistency import parse_token
+from readmodel.positions import PositionBook, runs_of
 from tests.integration.api.test_api import (
     ORG,
     PATH,
