@@ -345,6 +345,8 @@ def faust_healer(app: Any, redis: RedisClient, settings: ProjectorSettings) -> H
         min_replicas=settings.redis_min_replicas,
         wait_timeout_ms=settings.redis_wait_timeout_ms,
     )
+    for topic in topics:  # a series per topic from the start, for increase() in alerts
+        REAPPLIED_RANGES.labels(topic)
 
     async def on_assigned(sender: Any, assigned: Iterable[Any], **kwargs: Any) -> None:
         healer.assigned((tp.topic, tp.partition) for tp in assigned if tp.topic in topics)
