@@ -79,4 +79,5 @@ def test_every_operation_answers_as_documented(
         checked.append(operation.label)
 
     assert any("members" in label for label in checked), checked
-    assert statuses.get(200, 0) > 20 and statuses.get(401, 0) > 0, statuses
+    # About a quarter of the cases carry the right token and organization.
+    assert statuses.get(200, 0) >= 10 and statuses.get(401, 0) > 0, statuses
