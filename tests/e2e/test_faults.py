@@ -175,7 +175,7 @@ end
 
 async def stall(server: RedisServer, seconds: float) -> None:
     """Redis runs one script for ``seconds`` and answers nobody else meanwhile."""
-    blocker = Redis.from_url(server.url)
+    blocker = Redis.from_url(server.url, socket_timeout=60)
     try:
         await blocker.eval(BUSY_LOOP, 0, seconds)  # type: ignore[misc]
     finally:
@@ -194,7 +194,10 @@ async def test_a_slow_redis_gives_503_in_time_and_both_services_recover(
         after = answers(reference_of(history + late), organizations)
         assert exact(system, before)
 
-        stalled = asyncio.ensure_future(stall(redis_server, 4))
+        # Long enough for both requests below to be answered meanwhile, each
+        # within the API's Redis timeout, on a loaded machine too (past Redis's
+        # busy-script limit, others get BUSY errors: as unavailable).
+        stalled = asyncio.ensure_future(stall(redis_server, 6))
         await asyncio.sleep(0.3)
         path = f"/api/v2/organizations/{organizations[0]}/upcoming_meetings"
         during = await asyncio.to_thread(system.get, path, TOKEN)

@@ -82,8 +82,6 @@ def test_the_rules_and_the_dashboard_name_metrics_of_both_services() -> None:
     assert not any(":" in name for name in used)  # the rules' own records are left out
 
 
-
-
 def test_every_runbook_url_names_a_section_of_the_operating_page() -> None:
     page = (ALERTS.parents[2] / "docs" / "operating.md").read_text()
     sections = set(re.findall(r"\{#([a-z0-9-]+)\}", page))
