@@ -39,7 +39,7 @@ async def drive(args: argparse.Namespace) -> int:
     if (await started.get())["type"] != "lifespan.startup.complete":
         print("the lifespan failed", file=sys.stderr)
         return 1
-    tracker = app.state.hot.tracker
+    tracker = app.lists.tracker
     if args.cache == "on":
         deadline = time.monotonic() + 10
         while tracker is None or not tracker.healthy:
