@@ -11,11 +11,12 @@ with no server around them: what is counted is the request path in Python,
 from the ASGI call to the two ``send`` messages. Exits 1 unless every answer
 is a 200.
 
-Under callgrind the total of two runs with different ``--requests`` gives
-instructions per request without the start-up's (the difference over the
-difference of requests): counts that do not depend on the machine's load,
-good for A/B comparisons on a shared machine. ``--cache off`` counts the miss
-path (one page script per request).
+Under callgrind, counts that do not depend on the machine's load, good for
+A/B comparisons on a shared machine: start it with ``--instr-atstart=no`` and
+``--pause 5``, and turn instrumentation on once the warm-up is done
+(``callgrind_control -i on PID`` when "warmed up" is printed); the total is
+then the requests' alone. ``--cache off`` counts the miss path (one page script
+per request).
 """
 
 from __future__ import annotations
@@ -63,7 +64,10 @@ async def drive(args: argparse.Namespace) -> int:
         if message["type"] == "http.response.start":
             statuses[message["status"]] = statuses.get(message["status"], 0) + 1
 
-    for _ in range(args.warmup + args.requests):
+    for n in range(args.warmup + args.requests):
+        if n == args.warmup and args.pause:
+            print("warmed up", flush=True)
+            await asyncio.sleep(args.pause)
         scope = {
             "type": "http",
             "asgi": {"version": "3.0", "spec_version": "2.3"},
@@ -95,6 +99,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--path", default="/api/v2/organizations/1/upcoming_meetings")
     parser.add_argument("--token", default="bench-token-1")
     parser.add_argument("--cache", choices=("on", "off"), default="on")
+    parser.add_argument(
+        "--pause",
+        type=float,
+        default=0,
+        help="seconds to wait after the warm-up: time to turn on callgrind's instrumentation",
+    )
     args = parser.parse_args(argv)
     os.environ["API_CACHE"] = "1" if args.cache == "on" else "0"
     os.environ.setdefault("API_READY_MAX_STALENESS_S", "0")
