@@ -10,6 +10,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
+from typing import Any
 
 import uvicorn
 from pydantic import ValidationError
@@ -62,6 +63,26 @@ def shared_metrics(workers: int) -> Iterator[None]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+def server_options(settings: ApiSettings) -> dict[str, Any]:
+    """What ``uvicorn.run`` (and ``uvicorn.Config``) is given."""
+    return {
+        "app": "api.app:create_app",
+        "factory": True,
+        "host": settings.host,
+        "port": settings.port,
+        "workers": settings.workers,
+        "http": JsonHttpProtocol,  # JSON errors and limits for requests uvicorn refuses
+        "server_header": False,  # no "Server: uvicorn" (api/headers.py)
+        # The client's address is the peer's: X-Forwarded-For counts only from
+        # API_TRUSTED_PROXIES, as api/ratelimit.py reads it, never from uvicorn's
+        # own default list (127.0.0.1). A middleware less per request too.
+        "proxy_headers": False,
+        "log_level": "info",
+        "log_config": None,  # uvicorn's loggers go through configure_logging's handler
+        "access_log": False,
+    }
+
+
 def main() -> int:
     try:
         configure_logging()
@@ -83,18 +104,7 @@ def main() -> int:
         print(f"api: {reason}", file=sys.stderr)  # noqa: T201
         return 1
     with shared_metrics(settings.workers):
-        uvicorn.run(
-            "api.app:create_app",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=settings.workers,
-            http=JsonHttpProtocol,  # JSON errors and limits for requests uvicorn refuses
-            server_header=False,  # no "Server: uvicorn" (api/headers.py)
-            log_level="info",
-            log_config=None,  # uvicorn's loggers go through configure_logging's handler
-            access_log=False,
-        )
+        uvicorn.run(**server_options(settings))
     return 0
 
 

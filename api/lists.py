@@ -72,6 +72,11 @@ _ALLOW = (b"allow", b"GET")
 _TOKEN = b"x-consistency-token"
 _NO_POSITION = (_TOKEN, b"")
 _READY_AT_ONCE: Headers = []  # a position covered on arrival: nothing waited for
+# Authorization values whose token and hash are kept, and the longest kept: a
+# client sends the same one on every request; hashing it each time would cost
+# more than the rest of a cached answer's checks.
+_TOKENS_KEPT = 1024
+_TOKEN_KEPT_BYTES = 512
 
 
 def route_path(scope: Scope) -> str:
@@ -138,6 +143,7 @@ class ListEndpoints:
         self.limiter: FailureLimiter | None = None
         self.applied: AppliedPosition | None = None
         self.max_wait_s = 0.0
+        self._tokens: dict[str, tuple[str, str]] = {}  # Authorization -> token, its SHA-256
         self._unavailable = [(b"retry-after", str(retry_after_s).encode())]
 
     def attach(
@@ -217,9 +223,10 @@ class ListEndpoints:
                     consistency = value.decode("latin-1")
             elif name == b"prefer" and prefer is None:
                 prefer = value.decode("latin-1")
-        token = bearer_token(authorization)
-        if token is None:
+        bearer = self._bearer(authorization)
+        if bearer is None:
             return await self._denied(Denial.UNKNOWN_TOKEN, scope, now_ms)
+        token, sha = bearer
 
         query = scope["query_string"]
         params = dict(parse_qsl(query.decode("latin-1"), keep_blank_values=True)) if query else {}
@@ -235,7 +242,6 @@ class ListEndpoints:
         )
         size, number = page_size(params.get("items")), page_number(params.get("page"))
         org = positive_int(organization)
-        sha = token_sha256(token)
 
         cache = self.cache
         epoch = None
@@ -334,6 +340,22 @@ class ListEndpoints:
         if not await applied.reach(wanted, wait_s):
             return error(503, UNAVAILABLE, [*self._unavailable, (_TOKEN, applied.token), *honored])
         return honored
+
+    def _bearer(self, authorization: str | None) -> tuple[str, str] | None:
+        """The bearer token of ``Authorization`` and its SHA-256, or None."""
+        if authorization is None:
+            return None
+        known = self._tokens.get(authorization)
+        if known is None:
+            token = bearer_token(authorization)
+            if token is None:
+                return None
+            known = (token, token_sha256(token))
+            if len(authorization) <= _TOKEN_KEPT_BYTES:
+                if len(self._tokens) >= _TOKENS_KEPT:
+                    self._tokens.clear()
+                self._tokens[authorization] = known
+        return known
 
     async def _synced(self) -> bool:
         """Whether the cache may answer: tracking is up and has caught up with now."""

@@ -37,7 +37,10 @@ PAGE_CACHE_CONTROL = "private, no-cache"
 
 
 def entity_tag(body: bytes) -> str:
-    return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+    """128 bits of the body's SHA-256: computed for every uncached answer, and
+    SHA-256 runs on the CPU's SHA instructions where it has them (x86 SHA-NI,
+    ARMv8), several times faster than BLAKE2b on a page's bytes there."""
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
 
 def if_none_match(header: str | None, tag: str) -> bool:

@@ -8,7 +8,7 @@ turn, ``--rounds`` times interleaved, in a process of its own with
 ``bench/dataset.py`` into a fresh private Redis through that tree's store, then
 reads page 1 and page 50 of the largest organization ``--reads`` times each
 through that tree's ``readmodel.reader.RedisPageReader``. Printed per tree and page:
-the body's size, Redis's time per script call (commandstats ``EVALSHA``) and
+the body's size, Redis's time per script call (commandstats ``EVALSHA_RO``) and
 the reader's wall time per page (round trip included), medians of the rounds.
 """
 
@@ -55,7 +55,9 @@ async def read_pages(redis_url: str, reads: int) -> dict[str, dict[str, float]]:
             for _ in range(reads):
                 page: Any = await reader.page(1, token_of(1), None, NOW_MS, (number - 1) * 20, 20)
             spent_us = (time.perf_counter() - began) / reads * 1e6
-            script = (await redis.info("commandstats"))["cmdstat_evalsha"]
+            stats = await redis.info("commandstats")
+            # EVALSHA_RO since Redis 7 (readmodel/scripts.py), EVALSHA in older trees.
+            script = stats.get("cmdstat_evalsha_ro") or stats["cmdstat_evalsha"]
             found[f"page {number}"] = {
                 "body": len(page.meetings),
                 "redis": float(script["usec_per_call"]),

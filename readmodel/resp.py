@@ -364,26 +364,38 @@ class PipelinedConnection:
         self._reading: asyncio.Task[None] | None = None
         self._connecting = asyncio.Lock()
         self._buffer: list[bytes] = []  # commands written at the end of this loop iteration
+        self._batch: list[asyncio.Future[Any]] = []  # their replies
 
     async def call(self, *parts: str | bytes | int) -> Any:
         """One command's reply (redis-py's errors, see the module's docstring)."""
         writer = self._writer or await self._connect()
-        reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        reply: asyncio.Future[Any] = loop.create_future()
         self._pending.append(reply)
         if not self._buffer:
-            asyncio.get_running_loop().call_soon(self._flush, writer)
+            loop.call_soon(self._flush, writer)
         self._buffer.append(encode(*parts))
-        try:
-            async with asyncio.timeout(self.timeout_s):
-                return checked(await reply)
-        except TimeoutError as exc:  # the reply, if it comes, is skipped
-            raise RedisTimeoutError(f"no reply from Redis within {self.timeout_s} s") from exc
+        self._batch.append(reply)
+        return checked(await reply)
 
     def _flush(self, writer: asyncio.StreamWriter) -> None:
-        """The commands of one loop iteration, in one write (one system call)."""
+        """The commands of one loop iteration, in one write (one system call).
+
+        One timer for the whole batch, not one per command: the replies still
+        missing when it fires fail with a timeout (each, if it comes, is skipped).
+        """
         if self._buffer and writer is self._writer:
             writer.write(b"".join(self._buffer))
         self._buffer.clear()
+        batch, self._batch = self._batch, []
+        asyncio.get_running_loop().call_later(self.timeout_s, self._expire, batch)
+
+    def _expire(self, batch: list[asyncio.Future[Any]]) -> None:
+        for reply in batch:
+            if not reply.done():
+                reply.set_exception(
+                    RedisTimeoutError(f"no reply from Redis within {self.timeout_s} s")
+                )
 
     async def _connect(self) -> asyncio.StreamWriter:
         async with self._connecting:

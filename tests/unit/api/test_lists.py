@@ -9,10 +9,18 @@ import pytest
 from starlette.types import Message, Receive, Scope, Send
 
 from api.headers import NOSNIFF
-from api.lists import ListEndpoints, error, page, preferred_wait_s
+from api.lists import (
+    _TOKEN_KEPT_BYTES,
+    _TOKENS_KEPT,
+    ListEndpoints,
+    error,
+    page,
+    preferred_wait_s,
+)
 from api.responses import entity_tag
 from api.responses import error as starlette_error
 from api.routes import LIST_ROUTES, MEMBER_LIST, ORGANIZATION_LIST, ListRoute, Parameter
+from readmodel.reader import token_sha256
 
 BODY = b'{"current_page":1,"items":20,"total_items":0,"total_pages":0,"meetings":[]}'
 TAG = entity_tag(BODY)
@@ -203,3 +211,37 @@ def test_an_error_has_the_headers_of_the_fastapi_apps_errors(
 )
 def test_the_wait_preference_is_read_as_rfc_7240_says(prefer: str, seconds: int | None) -> None:
     assert preferred_wait_s(prefer) == seconds
+
+
+async def _nothing(scope: Scope, receive: Receive, send: Send) -> None:
+    return None
+
+
+@pytest.mark.parametrize(
+    ("authorization", "token"),
+    [
+        ("Bearer abc", "abc"),
+        ("bearer  abc ", "abc"),
+        ("Basic abc", None),
+        ("Bearerabc", None),
+        ("Bearer", None),
+        (None, None),
+    ],
+)
+def test_the_bearer_token_and_its_hash_are_those_of_the_header(
+    authorization: str | None, token: str | None
+) -> None:
+    lists = ListEndpoints(_nothing, retry_after_s=1)
+    for _ in range(2):  # the second time from what was kept
+        expected = None if token is None else (token, token_sha256(token))
+        assert lists._bearer(authorization) == expected
+
+
+def test_the_tokens_kept_are_bounded() -> None:
+    lists = ListEndpoints(_nothing, retry_after_s=1)
+    for n in range(3 * _TOKENS_KEPT):
+        assert lists._bearer(f"Bearer t{n}") == (f"t{n}", token_sha256(f"t{n}"))
+        assert len(lists._tokens) <= _TOKENS_KEPT
+    long = "Bearer " + "t" * _TOKEN_KEPT_BYTES
+    assert lists._bearer(long) == ("t" * _TOKEN_KEPT_BYTES, token_sha256("t" * _TOKEN_KEPT_BYTES))
+    assert long not in lists._tokens
