@@ -816,8 +816,9 @@ def test_hostile_input_never_reaches_a_key_and_changes_nothing(hostile: Hostile)
     assert len(monitor.commands) > 100, monitor.commands[:5]
     # Every key any command names is one of the layout's, ids all digits.
     key_shape = re.compile(
-        rf"{namespace}:(?:\{{control\}}:[a-z]+(?::[a-z]+)?"
-        rf"|\d+:(?:orgs|token:[0-9a-f]{{64}}|\{{o\d+\}}(?::[a-z]+(?::\d+)?)?|\{{m\d+\}}(?::[a-z]+)?))"
+        rf"{namespace}:(?:\{{control\}}:[a-z]+(?::[a-z]+)?|positions"
+        rf"|\d+:(?:orgs|layout|\{{p\d+\}}:positions|token:[0-9a-f]{{64}}"
+        rf"|\{{o\d+\}}(?::[a-z]+(?::\d+)?)?|\{{m\d+\}}(?::[a-z]+)?))"
     )
     keys = {key for command in monitor.commands for key in re.findall(rf"{namespace}:\S*", command)}
     assert keys, monitor.commands[:5]
