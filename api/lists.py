@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 import orjson
@@ -71,7 +72,6 @@ _VARY = (b"vary", b"Authorization")
 _ALLOW = (b"allow", b"GET")
 _TOKEN = b"x-consistency-token"
 _NO_POSITION = (_TOKEN, b"")
-_READY_AT_ONCE: Headers = []  # a position covered on arrival: nothing waited for
 # Authorization values whose token and hash are kept, and the longest kept: a
 # client sends the same one on every request; hashing it each time would cost
 # more than the rest of a cached answer's checks.
@@ -108,6 +108,15 @@ def page(
     length = (b"content-length", b"%d" % len(body))
     headers = [(b"etag", tag), _CACHE_CONTROL, _VARY, length, _CONTENT_TYPE, NOSNIFF, position]
     return 200, [*headers, *extra], body
+
+
+@dataclass(frozen=True, slots=True)
+class Reached:
+    """A request's consistency token is applied; ``waited`` for it, or not;
+    ``headers`` to add to the answer (``Preference-Applied``)."""
+
+    waited: bool
+    headers: Headers
 
 
 def preferred_wait_s(prefer: str) -> int | None:
@@ -250,13 +259,13 @@ class ListEndpoints:
         extra: Headers = []
         if consistency is not None:
             granted = synced and cache is not None and org is not None and cache.granted(org, sha)
-            awaited = await self._await_position(
+            reached = await self._await_position(
                 scope, org, token, sha, granted, bad_parameter, consistency, prefer, now_ms
             )
-            if isinstance(awaited, tuple):
-                return awaited  # 401, 422, 400 or 503
-            extra = awaited
-            if synced and extra is not _READY_AT_ONCE:
+            if not isinstance(reached, Reached):
+                return reached  # 401, 422, 400 or 503
+            extra = reached.headers
+            if synced and reached.waited:
                 synced = await self._synced()  # the invalidations up to the position reached
         if synced and cache is not None and org is not None:
             if cache.granted(org, sha):
@@ -309,9 +318,9 @@ class ListEndpoints:
         text: str,
         prefer: str | None,
         now_ms: int,
-    ) -> Answer | Headers:
+    ) -> Answer | Reached:
         """For a request with ``X-Consistency-Token``: its answer if it is an error,
-        else the headers to add once the read model has applied the position."""
+        else how the read model reached the position."""
         if not granted:  # authentication comes first: the token check alone
             try:
                 checked = await self.reader.page(
@@ -332,14 +341,14 @@ class ListEndpoints:
         except InvalidToken:
             return error(400, INVALID_TOKEN)
         if applied.covers(wanted):
-            return _READY_AT_ONCE
+            return Reached(waited=False, headers=[])
         wait_s, honored = self.max_wait_s, []
         asked = None if prefer is None else preferred_wait_s(prefer)
         if asked is not None and asked < wait_s:
             wait_s, honored = asked, [(b"preference-applied", b"wait=%d" % asked)]
         if not await applied.reach(wanted, wait_s):
             return error(503, UNAVAILABLE, [*self._unavailable, (_TOKEN, applied.token), *honored])
-        return honored
+        return Reached(waited=True, headers=honored)
 
     def _bearer(self, authorization: str | None) -> tuple[str, str] | None:
         """The bearer token of ``Authorization`` and its SHA-256, or None."""

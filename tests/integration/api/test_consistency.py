@@ -145,7 +145,9 @@ async def test_a_malformed_token_is_a_400_after_authentication_and_the_422s(
     assert bad_series.status_code == 422
 
 
-async def test_a_request_without_the_header_never_waits(model: ReadModel, api: Api) -> None:
+async def test_an_answer_before_anything_is_recorded_carries_an_empty_token(
+    model: ReadModel, api: Api
+) -> None:
     response = await api.get(PATH, bearer())
     assert response.status_code == 200
     assert response.headers[TOKEN_HEADER] == ""  # nothing recorded yet
