@@ -54,6 +54,7 @@ import httpx
 from redis import Redis as SyncRedis
 
 from bench.dataset import Dataset, Shape, build_dataset, token_of
+from bench.frames import print_top_frames
 from bench.memory import Census, figures, load_and_count, report
 from bench.report import machine, ms, results_path, save_results, table
 from bench.wrk import WrkResult, run_wrk
@@ -383,12 +384,13 @@ def warm_up(urls: list[tuple[str, str]], args: argparse.Namespace) -> None:
 def profile(
     api_pid: int, url: str, token: str, args: argparse.Namespace, logs: Path, variant: str
 ) -> None:
-    """Record where the API spends its time under load (py-spy, if installed)."""
+    """Record where the API spends its time under load (py-spy, if installed) and
+    print its top frames (``bench/frames.py``); the collapsed stacks are kept."""
     py_spy = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
     if py_spy is None:
         print("--profile: py-spy is not installed (`.venv/bin/pip install py-spy`)")
         return
-    output = logs / f"api-profile-cache-{variant}.svg"
+    output = logs / f"api-profile-cache-{variant}.txt"
     recorder = subprocess.Popen(
         [
             py_spy,
@@ -400,6 +402,8 @@ def profile(
             "--rate",
             "200",
             "--nonblocking",
+            "--format",
+            "raw",
             "--output",
             str(output),
         ],
@@ -416,7 +420,7 @@ def profile(
         )
     finally:
         recorder.wait(timeout=args.duration + 60)
-    print(f"profile of the API under load (page 1, cache {variant}): {output}")
+    print_top_frames(output, f"profile of the API under load (page 1, cache {variant})")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
