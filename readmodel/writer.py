@@ -69,10 +69,11 @@ class Projection:
     people: bytes  # members registered or leading, comma-separated
     version: bytes  # of the snapshot applied
     fingerprint: bytes  # of the snapshot applied (``fingerprint``)
+    moved: int  # the revision at which the meeting came to its owner (meeting.lua)
 
     @classmethod
     def parse(cls, meeting_id: int, reply: list[Any]) -> Projection:
-        rev, listed, owner, series, start, end, attendees, was, people, version, fp = reply
+        rev, listed, owner, series, start, end, attendees, was, people, version, fp, moved = reply
         return cls(
             meeting_id=meeting_id,
             rev=int(rev),
@@ -86,6 +87,7 @@ class Projection:
             people=people,
             version=version,
             fingerprint=fp,
+            moved=int(moved),
         )
 
 
@@ -294,6 +296,13 @@ class RedisReadModel:
         apart from the document (``lua/list_entries.lua``): a count that comes before
         its document waits for it. The copies take the meeting as the owner
         holds it after the write, with the owner's two keys.
+
+        A listed meeting left its former owners when it moved, so their
+        removals (and their copies') are ordered by that revision: a later
+        batch without the document (a registration's) cannot list the meeting
+        where it moved until the move's batch writes the document, and its
+        removals must not outrank that write. An ended meeting leaves every
+        list at its last revision.
         """
         m = entry(p.meeting_id)
         count = p.registered_attendees
@@ -302,7 +311,7 @@ class RedisReadModel:
         listing = Listing(
             m, key, key, p.start, p.end, p.series, doc, p.people, p.owner, p.version, count
         )
-        remove_key = 2 * p.rev
+        remove_key = 2 * (p.moved if p.listed else p.rev)
         owners = list(p.former_owners)
         if p.owner and not p.listed:
             owners.append(p.owner)

@@ -735,6 +735,34 @@ async def test_a_copy_held_back_across_an_unlink_and_a_relink_is_not_written(
         assert await observe(model) == await reference(changes_of(history))
 
 
+@pytest.mark.parametrize(
+    "links",
+    [
+        [eap_linked(1, 2), eap_linked(1, 3)],
+        [eap_linked(3, 2)],
+    ],
+    ids=["EAP of the old and the new owner", "the new owner is an EAP of the old"],
+)
+async def test_a_registration_applied_while_its_meeting_moves_keeps_it_listed(
+    redis_url: str, namespace: str, links: list[Event]
+) -> None:
+    """b stalls after step 1 of moving meeting 10 from org 2 to org 3; a
+    registers a user for it meanwhile, a later revision without the document.
+
+    a takes 10 out of org 2 and out of the EAP organizations' copies of org 2's
+    list, but cannot list it in org 3 before b's document comes. Those removals
+    must not outrank b's writes, which carry the move: 10 stays listed in org 3
+    and in its copies (found by the workers-at-once law on a Redis Cluster)."""
+    before = [*links, meeting(10, 2, version=1)]
+    moved = [meeting(10, 3, version=2, event=updated)]
+    registered = [registration_created(1, 10, 100)]
+    async with b_stalled_after_step_1(
+        redis_url, namespace, moved, registered, before=before
+    ) as model:
+        assert await attendees(model, 3, BEFORE) == {10: 1}
+        assert await observe(model) == await reference(changes_of(before + moved + registered))
+
+
 @pytest.mark.parametrize("together", [False, True], ids=["two batches", "one batch"])
 async def test_a_snapshot_of_a_version_already_seen_changes_nothing_even_its_document(
     redis_url: str, namespace: str, together: bool
