@@ -34,8 +34,10 @@ from readmodel.keys import Control
 from tests.builders import HOUR_MS, at, registration_created, scheduled, token_issued, token_revoked
 from tests.system import System
 
-# Every test here shares the module's ``hostile`` fixture (a Redis, a projector
-# and an API of its own): one xdist worker runs them all, so it starts once.
+# Every test here shares the ``hostile`` fixture (a Redis, a projector and an
+# API of its own): one xdist worker runs them all, and it starts once. It is
+# session-scoped because that worker may run other modules' tests between
+# these, and a module fixture would be torn down and started again each time.
 pytestmark = pytest.mark.xdist_group("hostile")
 
 ORG, OTHER_ORG = 5, 6
@@ -416,7 +418,7 @@ def published() -> list[dict[str, Any]]:
     return events
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def hostile(
     kafka_bootstrap_servers: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Hostile]:

@@ -38,6 +38,10 @@ from tests.examples import example_events, example_meetings
 from tests.integration.readmodel.test_redis_security import PASSWORDS, write_acl
 from tests.system import REPO, System
 
+# The tests share the ``stack`` fixture (certificates, a TLS Redis, two brokers
+# behind TLS): one xdist worker runs them all, and it starts once.
+pytestmark = pytest.mark.xdist_group("secure")
+
 TOKEN = "secure-e2e-token"
 SASL_PASSWORD = "sasl-Secret-4"
 STARTUP_BOUND_S = 30.0  # PROJECTOR_STARTUP_TIMEOUT_S and API_STARTUP_TIMEOUT_S by default
@@ -73,7 +77,7 @@ class Stack:
         }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("secure")
     certs = make_certificates(root / "certs")

@@ -22,6 +22,10 @@ from events.config import ConfigError
 from readmodel.connections import RedisClient, RedisEndpoint, check_redis, connect_redis
 from readmodel.resp import PipelinedConnection
 
+# The tests share the certificates and the TLS Redis: one xdist worker runs
+# them all, and they are made once.
+pytestmark = pytest.mark.xdist_group("redis-security")
+
 ROOT = Path(__file__).resolve().parents[3]
 PASSWORDS = {"api": "api-Secret-1", "projector": "projector-Secret-2", "operator": "op-Secret-3"}
 
@@ -44,17 +48,17 @@ def write_acl(directory: Path) -> Path:
     return acl
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
     return make_certificates(tmp_path_factory.mktemp("certs"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def other_certs(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
     return make_certificates(tmp_path_factory.mktemp("other-certs"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def tls_redis(
     certs: Certificates, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[TlsRedisServer]:
