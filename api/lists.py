@@ -48,7 +48,7 @@ from api.responses import (
 )
 from api.routes import LIST_ROUTES, ListRoute
 from api.tracking import InvalidationTracker
-from events.consistency import InvalidToken, parse_token
+from events.consistency import InvalidToken
 from events.times import wall_clock_ms
 from readmodel.errors import ReadModelUnavailable
 from readmodel.keys import Keyspace
@@ -337,11 +337,11 @@ class ListEndpoints:
         if applied is None:
             return error(503, UNAVAILABLE, self._unavailable)
         try:
-            wanted = parse_token(text, applied.topics)
+            if applied.covers_token(text):
+                return Reached(waited=False, headers=[])
+            wanted = applied.parse(text)
         except InvalidToken:
             return error(400, INVALID_TOKEN)
-        if applied.covers(wanted):
-            return Reached(waited=False, headers=[])
         wait_s, honored = self.max_wait_s, []
         asked = None if prefer is None else preferred_wait_s(prefer)
         if asked is not None and asked < wait_s:
