@@ -14,10 +14,11 @@ A partition's position is the least over the nodes, as the projector records
 it: a node that lost writes lost their record too. The projector records the
 next offset to apply; a token names the last record included, one less.
 
-``covers_token`` says whether the position covers a request's token: clients
-send the same few tokens again and again (the last answer's, echoed), so the
-position each names is kept once parsed, and the tokens the position covers
-are kept until it moves. ``reach`` waits until the position covers a token,
+``covers_token`` says whether the position covers a request's token (the
+header's bytes): clients send the same few tokens again and again (the last
+answer's, echoed), so the position each names is kept once parsed, and the
+tokens the position covers are kept until it moves (``known_covered``: a set
+lookup, no parsing). ``reach`` waits until the position covers a token,
 woken by every change, and asks ``refresh`` (a read of Redis) at most every
 ``refresh_s`` while anyone waits, in case a message was lost.
 """
@@ -57,8 +58,8 @@ class AppliedPosition:
         self.position = Position({})
         self.token = b""  # the header value of ``position``
         self._nodes: dict[str, dict[Partition, int]] = {}
-        self._parsed: dict[str, Position] = {}  # token -> the position it names
-        self._covered: set[str] = set()  # tokens ``position`` covers; emptied when it moves
+        self._parsed: dict[bytes, Position] = {}  # token -> the position it names
+        self._covered: set[bytes] = set()  # tokens ``position`` covers; emptied when it moves
         self._changed = asyncio.Event()
         self._last_refresh = 0.0
         self._refreshing: asyncio.Task[None] | None = None
@@ -113,19 +114,24 @@ class AppliedPosition:
 
     # -- waiting ------------------------------------------------------------------
 
-    def parse(self, token: str) -> Position:
+    def parse(self, token: bytes) -> Position:
         """The position a request's token names (``parse_token`` with the served
         topics); ``InvalidToken`` if it is malformed."""
         wanted = self._parsed.get(token)
         if wanted is None:
-            wanted = parse_token(token, self.topics)
+            wanted = parse_token(token.decode("latin-1"), self.topics)
             if len(token) <= _TOKEN_KEPT_BYTES:
                 if len(self._parsed) >= _TOKENS_KEPT:
                     self._parsed.clear()
                 self._parsed[token] = wanted
         return wanted
 
-    def covers_token(self, token: str) -> bool:
+    def known_covered(self, token: bytes) -> bool:
+        """Whether ``covers_token`` said so since the position last moved: it
+        still covers the token. Never raises."""
+        return token in self._covered
+
+    def covers_token(self, token: bytes) -> bool:
         """Whether the position applied covers the one a request's token names;
         ``InvalidToken`` if it is malformed."""
         if token in self._covered:
