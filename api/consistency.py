@@ -14,9 +14,13 @@ A partition's position is the least over the nodes, as the projector records
 it: a node that lost writes lost their record too. The projector records the
 next offset to apply; a token names the last record included, one less.
 
-``reach`` waits until the position covers a token, woken by every change, and
-asks ``refresh`` (a read of Redis) at most every ``refresh_s`` while anyone
-waits, in case a message was lost.
+``covers_token`` says whether the position covers a request's token (the
+header's bytes): clients send the same few tokens again and again (the last
+answer's, echoed), so the position each names is kept once parsed, and the
+tokens the position covers are kept until it moves (``known_covered``: a set
+lookup, no parsing). ``reach`` waits until the position covers a token,
+woken by every change, and asks ``refresh`` (a read of Redis) at most every
+``refresh_s`` while anyone waits, in case a message was lost.
 """
 
 from __future__ import annotations
@@ -27,12 +31,17 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
 
-from events.consistency import Partition, Position, format_token
+from events.consistency import Partition, Position, format_token, parse_token
 
 logger = logging.getLogger(__name__)
 
 NodePositions = Mapping[Partition, int]
 """One node's positions: partition -> the next offset to apply there."""
+
+# Tokens kept (as parsed; as covered), and the longest kept: a client sends the
+# last token it got again, and every client of a quiet read model the same one.
+_TOKENS_KEPT = 1024
+_TOKEN_KEPT_BYTES = 2048
 
 
 class AppliedPosition:
@@ -49,6 +58,8 @@ class AppliedPosition:
         self.position = Position({})
         self.token = b""  # the header value of ``position``
         self._nodes: dict[str, dict[Partition, int]] = {}
+        self._parsed: dict[bytes, Position] = {}  # token -> the position it names
+        self._covered: set[bytes] = set()  # tokens ``position`` covers; emptied when it moves
         self._changed = asyncio.Event()
         self._last_refresh = 0.0
         self._refreshing: asyncio.Task[None] | None = None
@@ -97,13 +108,41 @@ class AppliedPosition:
                 offsets[partition] = next_offset - 1
         self.position = Position(offsets)
         self.token = format_token(self.position).encode()
+        self._covered.clear()
         self._changed.set()
         self._changed = asyncio.Event()
 
     # -- waiting ------------------------------------------------------------------
 
-    def covers(self, wanted: Position) -> bool:
-        return self.position.covers(wanted)
+    def parse(self, token: bytes) -> Position:
+        """The position a request's token names (``parse_token`` with the served
+        topics); ``InvalidToken`` if it is malformed."""
+        wanted = self._parsed.get(token)
+        if wanted is None:
+            wanted = parse_token(token.decode("latin-1"), self.topics)
+            if len(token) <= _TOKEN_KEPT_BYTES:
+                if len(self._parsed) >= _TOKENS_KEPT:
+                    self._parsed.clear()
+                self._parsed[token] = wanted
+        return wanted
+
+    def known_covered(self, token: bytes) -> bool:
+        """Whether ``covers_token`` said so since the position last moved: it
+        still covers the token. Never raises."""
+        return token in self._covered
+
+    def covers_token(self, token: bytes) -> bool:
+        """Whether the position applied covers the one a request's token names;
+        ``InvalidToken`` if it is malformed."""
+        if token in self._covered:
+            return True
+        if not self.position.covers(self.parse(token)):
+            return False
+        if len(token) <= _TOKEN_KEPT_BYTES:
+            if len(self._covered) >= _TOKENS_KEPT:
+                self._covered.clear()
+            self._covered.add(token)
+        return True
 
     async def reach(self, wanted: Position, timeout_s: float) -> bool:
         """True once the position covers ``wanted``; False after ``timeout_s``."""

@@ -234,6 +234,19 @@ async def committed_total(bootstrap: str, group: str, partitions: list[TopicPart
     return sum((await committed_offsets(KafkaConnection(bootstrap), group, partitions)).values())
 
 
+async def catch_up(bench: Bench, group: str, topics: Topics, projector: ChildProcess) -> None:
+    """Until ``group`` has committed every record the topics hold now (``--timeout``)."""
+    bootstrap = bench.broker.bootstrap_servers
+    targets = await log_end_offsets(KafkaConnection(bootstrap), topics.names())
+    deadline = time.monotonic() + bench.args.timeout
+    while await committed_total(bootstrap, group, list(targets)) < sum(targets.values()):
+        if not projector.is_running() or time.monotonic() > deadline:
+            raise SystemExit(
+                "the projector did not catch up:\n" + "\n".join(projector.last_lines())
+            )
+        await asyncio.sleep(0.25)
+
+
 async def run_group(
     bench: Bench,
     name: str,
@@ -475,14 +488,7 @@ async def freshness_with(bench: Bench, wait_ms: int) -> None:
         cwd=ROOT,
     ) as projector:
         try:
-            targets = await log_end_offsets(KafkaConnection(bootstrap), topics.names())
-            deadline = time.monotonic() + args.timeout
-            while await committed_total(bootstrap, group, list(targets)) < sum(targets.values()):
-                if not projector.is_running() or time.monotonic() > deadline:
-                    raise SystemExit(
-                        "the projector did not catch up:\n" + "\n".join(projector.last_lines())
-                    )
-                await asyncio.sleep(0.25)
+            await catch_up(bench, group, topics, projector)
             await producer.start()
             result = bench.freshness[wait_ms] = Freshness(trace=trace)
 

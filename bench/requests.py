@@ -6,8 +6,8 @@
 
 Builds the app as ``python -m api`` does (``create_app``, its lifespan), waits
 until the answer cache's tracking is up, sends ``--warmup`` requests, then
-``--requests`` sequential requests of ``--path`` with the bearer ``--token``,
-with no server around them: what is counted is the request path in Python,
+``--requests`` sequential requests of ``--path`` with the bearer ``--token``
+(and each ``--header``), with no server around them: what is counted is the request path in Python,
 from the ASGI call to the two ``send`` messages. Exits 1 unless every answer
 is a 200.
 
@@ -55,6 +55,9 @@ async def drive(args: argparse.Namespace) -> int:
         (b"accept", b"*/*"),
         (b"authorization", f"Bearer {args.token}".encode()),
     ]
+    for header in args.header:
+        name, _, value = header.partition(":")
+        headers.append((name.strip().lower().encode(), value.strip().encode("latin-1")))
     statuses: dict[int, int] = {}
 
     async def receive() -> dict[str, Any]:
@@ -99,6 +102,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--path", default="/api/v2/organizations/1/upcoming_meetings")
     parser.add_argument("--token", default="bench-token-1")
     parser.add_argument("--cache", choices=("on", "off"), default="on")
+    parser.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="another request header, such as X-Consistency-Token (repeatable)",
+    )
     parser.add_argument(
         "--pause",
         type=float,

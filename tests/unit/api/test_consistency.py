@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from api.consistency import AppliedPosition
-from events.consistency import Position, parse_token
+from events.consistency import InvalidToken, Position, parse_token
 
 TOPICS = ("m", "r")
 
@@ -84,3 +86,37 @@ async def test_reach_reads_redis_again_when_no_message_comes() -> None:
     applied.reset("3", {"p0": {("m", 0): 1}})
     assert await applied.reach(token("m:0:4"), timeout_s=2)
     assert reads == 1
+
+
+async def test_a_token_covered_once_is_not_covered_after_the_position_goes_back() -> None:
+    applied = AppliedPosition(TOPICS)
+    applied.reset("3", {"p0": {("m", 0): 10}})
+    assert not applied.known_covered(b"m:0:9")
+    assert applied.covers_token(b"m:0:9")
+    assert applied.known_covered(b"m:0:9")
+    assert not applied.covers_token(b"m:0:10")
+    assert not applied.known_covered(b"m:0:10")
+    applied.reset("3", {"p0": {("m", 0): 5}})  # a node came back with less
+    assert not applied.known_covered(b"m:0:9")
+    assert not applied.covers_token(b"m:0:9")
+    applied.on_message(b"3 p0 m:0:11")
+    assert applied.covers_token(b"m:0:10")
+
+
+async def test_a_malformed_token_is_refused_every_time() -> None:
+    applied = AppliedPosition(TOPICS)
+    applied.reset("3", {"p0": {("m", 0): 10}})
+    for _ in range(2):
+        with pytest.raises(InvalidToken):
+            applied.covers_token(b"x:0:1")
+        with pytest.raises(InvalidToken):
+            applied.parse(b"m:0:-1")
+        with pytest.raises(InvalidToken):
+            applied.parse("m:0:\u00e9".encode("latin-1"))
+        assert not applied.known_covered(b"x:0:1")
+
+
+async def test_a_parsed_token_is_the_position_parse_token_gives() -> None:
+    applied = AppliedPosition(TOPICS)
+    for text in ("m:0:7,r:1:2", "m:0:7,r:1:2", "r:1:2,m:0:7,m:0:3", ""):
+        assert applied.parse(text.encode()) == token(text)
