@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 
 from devstack.ports import free_port
 from devstack.process import ChildProcess
@@ -133,6 +134,20 @@ class System:
             await producer.send_and_wait(topic, value, key=key)
         finally:
             await producer.stop()
+
+    async def wait_for_topics(self, timeout_s: float = 60) -> None:
+        """Until the topics exist: a projector creates them as it starts, so
+        events can be published while it joins its group."""
+        deadline = time.monotonic() + timeout_s
+        admin = AIOKafkaAdminClient(**KafkaConnection(self.bootstrap_servers).client_options())
+        await admin.start()
+        try:
+            while not set(self.topics.names()) <= set(await admin.list_topics()):
+                if time.monotonic() > deadline:
+                    pytest.fail("the projector did not create the topics")
+                await asyncio.sleep(0.1)
+        finally:
+            await admin.close()
 
     async def wait_caught_up(self, timeout_s: float = 90) -> None:
         """Until the projector group has committed every record of the topics."""

@@ -110,8 +110,9 @@ async def projected(system: System, seed: int, events: int, projectors: int = 1)
     )
     for number in range(projectors):
         system.start("projector", name=f"projector-{number + 1}", **FAST)
+    await system.wait_for_topics()
+    await system.publish(history)  # while the projectors join their group
     system.start_api()
-    await system.publish(history)
     await system.wait_caught_up()
     return history
 

@@ -47,8 +47,9 @@ async def history_in_place(system: System, seed: int, events: int) -> tuple[list
         random.Random(seed), meetings=300, events=events, token=TOKEN, earliest_start_h=1
     )
     system.start("projector")
+    await system.wait_for_topics()
+    await system.publish(history)  # while the projector joins its group
     system.start_api()
-    await system.publish(history)
     await system.wait_caught_up()
     return history, organizations
 
