@@ -210,29 +210,42 @@ async def test_rebuild_swaps_generations_while_every_request_gets_a_right_answer
 async def test_a_rebuild_killed_again_and_again_is_started_again_at_once(system: System) -> None:
     """A running rebuild refuses a second one, naming itself; once SIGKILLed, the
     next one takes its place at once (not when its lock expires) and resumes."""
-    history, organizations = await history_in_place(system, seed=2, events=20_000)
-    slow = {**FAST, "PROJECTOR_REBUILD_BATCH_SIZE": "50", "PROJECTOR_REBUILD_LOCK_TTL_S": "60"}
-    rebuild = system.start("projector", "rebuild", name="rebuild-1", **slow)
-    await wait_for_progress(system, 2_000)
-    status, output = system.run("projector", "rebuild", **slow)
-    assert status == 1, output
-    (refusal,) = [line for line in output.splitlines() if "another rebuild is running" in line]
-    assert f"pid {rebuild.pid}, since " in refusal and "renewed " in refusal
+    history, organizations = await history_in_place(system, seed=2, events=4_000)
+    total = len(history)
+    with slow_redis(system, latency_s=0.005) as (link, url):
+        # Batches of 20: at most 1,000 events/s through the link, 100 at 50 ms;
+        # so each rebuild below is still replaying when it is killed.
+        held = {
+            **FAST,
+            "PROJECTOR_REBUILD_BATCH_SIZE": "20",
+            "PROJECTOR_REBUILD_LOCK_TTL_S": "60",
+        }
+        rebuild = system.start("projector", "rebuild", name="rebuild-1", REDIS_URL=url, **held)
+        await wait_for_progress(system, 200)
+        link.latency_s = 0.05  # while the second one starts and watches the lock
+        status, output = system.run("projector", "rebuild", **held)
+        assert status == 1, output
+        (refusal,) = [line for line in output.splitlines() if "another rebuild is running" in line]
+        assert f"pid {rebuild.pid}, since " in refusal and "renewed " in refusal
 
-    killed_at = 0
-    for attempt in range(2, 5):
-        rebuild.kill()
-        killed_at = int((await progress_of(system))[b"events_done"])
-        started = time.monotonic()
-        rebuild = system.start("projector", "rebuild", name=f"rebuild-{attempt}", **slow)
-        await wait_for_progress(system, killed_at + 300)
-        assert time.monotonic() - started < 30  # the dead one's lock had a minute to live
-        log = (system.log_dir / f"rebuild-{attempt}.log").read_text()
-        assert "stopped renewing it: taking its place" in log
-        resumed = re.search(r"resuming the rebuild of generation 2 at (\d+) of", log)
-        assert resumed is not None and int(resumed.group(1)) == killed_at
-    system.wait_for(lambda: rebuild.returncode is not None, "the last rebuild to finish", 120)
-    assert rebuild.returncode == 0
+        killed_at = 0
+        for attempt in range(2, 5):
+            rebuild.kill()
+            killed_at = int((await progress_of(system)).get(b"events_done", total))
+            assert killed_at < total, "the rebuild was to be killed while replaying"
+            link.latency_s = 0.005
+            started = time.monotonic()
+            rebuild = system.start(
+                "projector", "rebuild", name=f"rebuild-{attempt}", REDIS_URL=url, **held
+            )
+            await wait_for_progress(system, killed_at + 300)
+            assert time.monotonic() - started < 30  # the dead one's lock had a minute to live
+            log = (system.log_dir / f"rebuild-{attempt}.log").read_text()
+            assert "stopped renewing it: taking its place" in log
+            resumed = re.search(r"resuming the rebuild of generation 2 at (\d+) of", log)
+            assert resumed is not None and int(resumed.group(1)) == killed_at
+        link.latency_s = 0
+        assert await finished(rebuild) == 0
     assert "generation 2 is served" in (system.log_dir / "rebuild-4.log").read_text()
 
     expected = answers(reference_of(history), organizations)
