@@ -256,12 +256,22 @@ async def test_a_rebuild_killed_again_and_again_is_started_again_at_once(system:
 
 
 async def test_an_aborted_rebuild_leaves_the_served_generation_alone(system: System) -> None:
-    await history_in_place(system, seed=3, events=20_000)
-    rebuild = system.start(
-        "projector", "rebuild", name="rebuild-1", PROJECTOR_REBUILD_BATCH_SIZE="1000", **FAST
-    )
-    await wait_for_progress(system, 2_000)
-    rebuild.kill()  # its lock stays, but the next rebuild sees it is dead
+    history, _ = await history_in_place(system, seed=3, events=2_000)
+    # Batches of 20 through a 10 ms link: at most 500 events/s, killed while replaying.
+    with slow_redis(system, latency_s=0.01) as (_, url):
+        rebuild = system.start(
+            "projector",
+            "rebuild",
+            name="rebuild-1",
+            REDIS_URL=url,
+            PROJECTOR_REBUILD_BATCH_SIZE="20",
+            **FAST,
+        )
+        await wait_for_progress(system, 200)
+        rebuild.kill()  # its lock stays, but the next rebuild sees it is dead
+    killed_at = int((await progress_of(system)).get(b"events_done", len(history)))
+    assert killed_at < len(history), "the rebuild was to be killed while replaying"
+    assert await generation_keys(system, "2") > 0  # what the abort must delete
 
     status, output = system.run("projector", "rebuild", "--abort", **FAST)
 
