@@ -5,6 +5,12 @@ died) and closes the listening socket, so that new connections are refused
 until the proxy listens again. To a client that is what a broker restart looks
 like on the wire; the broker behind it keeps its records (which an in-memory
 Tansu restarted for real would not: it comes back with no topics at all).
+
+``latency_s`` (settable at any time) holds every chunk, either way, that long
+before passing it on: a round trip through the proxy takes at least twice as
+long, which bounds how fast a client that waits for its replies can go.
+``hold()`` passes nothing on, either way, until ``release()``: its clients
+wait for Redis, say, for as long as the test needs them to.
 """
 
 from __future__ import annotations
@@ -20,13 +26,18 @@ from devstack.process import Started
 
 
 class FlakyProxy(Started):
-    def __init__(self, listen_port: int, target_host: str, target_port: int) -> None:
+    def __init__(
+        self, listen_port: int, target_host: str, target_port: int, latency_s: float = 0.0
+    ) -> None:
         self.listen_port = listen_port
         self.target = (target_host, target_port)
+        self.latency_s = latency_s
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
         self.connections = 0  # accepted so far
         self.resets = 0  # connections reset by outages
 
@@ -36,6 +47,7 @@ class FlakyProxy(Started):
 
     def stop(self) -> None:
         self._call(self._close(reset=False))
+        self._call(self._flow(True))  # pumps a hold kept waiting end, their sockets closed
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
         self._loop.close()  # else its self-pipe socket leaks into a later test
@@ -45,6 +57,19 @@ class FlakyProxy(Started):
         self._call(self._close(reset=True))
         time.sleep(seconds)
         self._call(self._listen())
+
+    def hold(self) -> None:
+        """Pass nothing on from now until ``release()``."""
+        self._call(self._flow(False))
+
+    def release(self) -> None:
+        self._call(self._flow(True))
+
+    async def _flow(self, flowing: bool) -> None:
+        if flowing:
+            self._flowing.set()
+        else:
+            self._flowing.clear()
 
     def _call(self, coroutine: object) -> None:
         asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(10)  # type: ignore[arg-type]
@@ -79,6 +104,9 @@ class FlakyProxy(Started):
         async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
             try:
                 while data := await source.read(65536):
+                    if self.latency_s:
+                        await asyncio.sleep(self.latency_s)
+                    await self._flowing.wait()
                     sink.write(data)
                     await sink.drain()
             except (OSError, asyncio.IncompleteReadError):

@@ -82,8 +82,9 @@ async def test_projector_api_and_rebuild_on_a_cluster_give_the_reference_answers
         await client.aclose()
 
     system.start("projector")
+    await system.wait_for_topics()
+    await system.publish(history)  # while the projector joins its group
     system.start_api()  # ready: a generation is served and the projector's heartbeat is read
-    await system.publish(history)
     await system.wait_caught_up()
     reference = reference_of(history)
     assert_answers_match(system, reference, organizations)
