@@ -1,6 +1,6 @@
-"""What runs beside the agent: timers that prune, watch for a lost read model,
-measure the consumer lag and write the worker's heartbeat, and a task that
-serves ``/metrics`` and ``/healthz``.
+"""What runs beside the agent: timers that prune, watch for a lost read model
+and measure the consumer lag, and tasks that write the worker's heartbeat and
+serve ``/metrics`` and ``/healthz``.
 
 A lost read model is rebuilt by the worker itself (``projector/worker/recovery.py``);
 the watch notices it even when no event arrives.
@@ -84,9 +84,13 @@ def add_timers(app: faust.App, settings: ProjectorSettings, resources: Resources
     worker = worker_id()
     heartbeats = HeartbeatWriter(settings.key_prefix, worker, settings.heartbeat_s)
 
-    @app.timer(interval=settings.heartbeat_s)  # type: ignore[untyped-decorator]
+    @app.task  # type: ignore[untyped-decorator]
     async def heartbeat() -> None:
-        await heartbeats.beat(resources.redis, heartbeat_of(worker, health))
+        """At once, then every ``heartbeat_s`` (a Faust timer fires first after one
+        interval, and the API is not ready before a worker's first heartbeat)."""
+        while True:
+            await heartbeats.beat(resources.redis, heartbeat_of(worker, health))
+            await asyncio.sleep(settings.heartbeat_s)
 
     if settings.metrics_port:
 
