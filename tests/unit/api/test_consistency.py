@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from api.consistency import AppliedPosition
+from api.consistency import AppliedPosition, Positions
 from events.consistency import Position, parse_token
 
 TOPICS = ("m", "r")
@@ -73,14 +73,37 @@ async def test_reach_gives_up_after_its_timeout() -> None:
 
 async def test_reach_reads_redis_again_when_no_message_comes() -> None:
     reads = 0
-    applied: AppliedPosition
 
-    async def refresh() -> None:
+    async def read() -> Positions:
         nonlocal reads
         reads += 1
-        applied.reset("3", {"p0": {("m", 0): 9}})
+        return "3", {"p0": {("m", 0): 9}}
 
-    applied = AppliedPosition(TOPICS, refresh=refresh, refresh_s=0.01)
+    applied = AppliedPosition(TOPICS, read=read, refresh_s=0.01)
     applied.reset("3", {"p0": {("m", 0): 1}})
     assert await applied.reach(token("m:0:4"), timeout_s=2)
     assert reads == 1
+
+
+async def test_a_read_started_before_one_already_taken_is_dropped() -> None:
+    """A read that saw generation 3 ends after a later one that saw the swap to
+    4: the position stays in generation 4."""
+    gates = [asyncio.Event(), asyncio.Event()]
+    answers: list[Positions] = [("3", {"p0": {("m", 0): 5}}), ("4", {"p0": {("m", 0): 9}})]
+    reads = iter(range(2))
+
+    async def read() -> Positions:
+        number = next(reads)
+        await gates[number].wait()
+        return answers[number]
+
+    applied = AppliedPosition(TOPICS, read=read)
+    first = asyncio.create_task(applied.refresh())
+    await asyncio.sleep(0)
+    second = asyncio.create_task(applied.refresh())
+    await asyncio.sleep(0)
+    gates[1].set()
+    await second
+    gates[0].set()
+    await first
+    assert (applied.generation, applied.position) == ("4", token("m:0:8"))
