@@ -148,6 +148,7 @@ def tracker_of(
         on_message=on_message,
         on_subscribed=subscribed,
         on_generation_change=lists.generation_changed,
+        on_lost=applied.forget,
     )
 
 

@@ -12,7 +12,10 @@ Redis round trip (docs/consistency.md):
   never goes back to one a later read had replaced;
 - ``on_message`` takes what the projector publishes after each record of a
   batch's positions (``"<generation> <node> <topic>:<partition>:<next>,..."``),
-  so the position moves forward as soon as Redis holds the writes.
+  so the position moves forward as soon as Redis holds the writes;
+- ``forget`` drops it all when the tracking connection is lost: Redis may come
+  back without some writes (restarted, from an older snapshot), and their
+  positions with them; until the next ``refresh`` nothing counts as applied.
 
 A partition's position is the least over the nodes, as the projector records
 it: a node that lost writes lost their record too. The projector records the
@@ -60,7 +63,7 @@ class AppliedPosition:
         self._last_refresh = 0.0
         self._refreshing: asyncio.Task[None] | None = None
         self._reads_started = 0
-        self._read_taken = 0  # the number of the last read taken
+        self._read_taken = 0  # the number of the last read taken (or forgotten)
 
     # -- what Redis says ----------------------------------------------------------
 
@@ -84,6 +87,12 @@ class AppliedPosition:
         if number > self._read_taken:
             self._read_taken = number
             self.reset(generation, nodes)
+
+    def forget(self) -> None:
+        """Nothing counts as applied until the next ``refresh`` (tracking was lost:
+        Redis may come back without some writes, and without their positions)."""
+        self._read_taken = self._reads_started  # reads under way may predate the loss
+        self.reset(None, {})
 
     def on_message(self, message: bytes) -> None:
         """A record of positions on one node, as the projector publishes it."""

@@ -107,3 +107,25 @@ async def test_a_read_started_before_one_already_taken_is_dropped() -> None:
     gates[0].set()
     await first
     assert (applied.generation, applied.position) == ("4", token("m:0:8"))
+
+
+async def test_forget_drops_the_position_and_the_reads_under_way() -> None:
+    gate = asyncio.Event()
+
+    async def read() -> Positions:
+        await gate.wait()
+        return "3", {"p0": {("m", 0): 9}}
+
+    applied = AppliedPosition(TOPICS, read=read)
+    applied.reset("3", {"p0": {("m", 0): 5}})
+    under_way = asyncio.create_task(applied.refresh())
+    await asyncio.sleep(0)
+    applied.forget()  # Redis went away: what it said before may be lost
+    assert (applied.generation, applied.token) == (None, b"")
+    gate.set()
+    await under_way
+    assert (applied.generation, applied.token) == (None, b"")
+    applied.on_message(b"3 p0 m:0:12")  # the generation is read again first
+    assert not applied.position
+    await applied.refresh()
+    assert (applied.generation, applied.token) == ("3", b"m:0:8")
