@@ -208,9 +208,14 @@ def create_app(settings: ApiSettings | None = None) -> Api:
         finally:
             stop.set()
             tracker.close()
+            # Let it end by itself: cancelled while it connects to Redis (to
+            # read the positions on every node), redis-py may lose a connection
+            # it has just opened, unclosed.
+            await asyncio.wait([tracking], timeout=2 * settings.redis_timeout_s)
             tracking.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await tracking
+            await applied.aclose()
             await follower
             if watcher is not None:
                 await watcher

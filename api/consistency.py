@@ -160,6 +160,13 @@ class AppliedPosition:
         self._last_refresh = time.monotonic()
         self._refreshing = asyncio.create_task(self._run_refresh())
 
+    async def aclose(self) -> None:
+        """Let a ``refresh`` under way in the background end (the API is stopping)."""
+        refreshing = self._refreshing
+        if refreshing is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await refreshing
+
     async def _run_refresh(self) -> None:
         try:
             await self.refresh()
