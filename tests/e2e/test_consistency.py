@@ -5,13 +5,16 @@
 - A client that echoes the last token it saw never gets an older answer: from
   two API processes in turn, while a rebuild swaps the generation, on one
   Redis and on a Redis Cluster.
-- A position the read model has not reached is a 503 after the wait.
+- A position the read model has not reached is a 503 after the wait: with
+  the projector stopped, and after Redis restarted without the writes a token
+  names, until the projector has applied them again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,10 +25,12 @@ import httpx
 import pytest
 
 from devstack.ports import free_port
+from devstack.redis import PersistentRedisServer
 from events.consistency import parse_token
 from events.models import decode_event
 from events.publisher import KafkaEventPublisher
 from tests.builders import registration_created, scheduled, token_issued
+from tests.e2e.test_healing import HEAL, save
 from tests.system import System
 
 ORG = 5
@@ -276,3 +281,82 @@ async def test_a_client_echoing_its_token_never_reads_back_in_time_across_proces
     print(f"{n} reads of {published} registrations: {client.answers}, {client.unavailable} 503s")
     assert client.older == []
     assert client.unavailable <= n // 100  # hardly ever past the wait
+
+
+# -- across a Redis restart ------------------------------------------------------------
+
+REGISTRATIONS = 20
+
+
+@pytest.mark.parametrize("comes_back", ["empty", "from an older snapshot"])
+async def test_a_token_is_answered_only_once_redis_has_its_writes_again_after_a_restart(
+    kafka_bootstrap_servers: str, namespace: str, tmp_path: Path, comes_back: str
+) -> None:
+    """A client holds the token of registrations; Redis restarts without them
+    (empty, or from a snapshot taken before them), the projector stopped so that
+    nothing heals meanwhile: that token gets a 503 with Retry-After, never a
+    200 without them. Once a projector runs again and heals the read model
+    (issue 16), the same token gets them."""
+    with PersistentRedisServer(log_dir=tmp_path / "redis") as server:
+        system = System(kafka_bootstrap_servers, server.url, namespace, tmp_path)
+        try:
+            projector = system.start("projector", **HEAL)
+            system.start_api()
+            await system.publish(
+                [scheduled(meeting_id=1, organization_id=ORG, **FUTURE), token_issued(ORG, TOKEN)]
+            )
+            await system.wait_caught_up()
+            await save(server)  # the snapshot: no registration yet
+            older = tmp_path / "older.rdb"
+            shutil.copy(server.snapshot_path, older)
+            token = await system.publish(
+                [
+                    registration_created(registration_id=n, meeting_id=1, user_id=100 + n)
+                    for n in range(1, REGISTRATIONS + 1)
+                ]
+            )
+            held = read(system, token)
+            assert held.status_code == 200
+            assert held.json()["meetings"][0]["registered_attendees"] == REGISTRATIONS
+
+            projector.stop()
+            server.kill()
+            if comes_back == "empty":
+                server.snapshot_path.unlink()
+            else:
+                shutil.copy(older, server.snapshot_path)
+            server.start()
+            topics = system.topics.names()
+            for _ in range(10):  # at once, and while the API reads Redis again
+                response = read(system, token, Prefer="wait=0")
+                assert_unavailable(response)
+                reached = parse_token(response.headers.get("X-Consistency-Token", ""), topics)
+                assert not reached.covers(parse_token(token, topics))
+
+            system.start("projector", name="projector-again", **HEAL)
+            answers: dict[int, int] = {}
+
+            def answered() -> bool:
+                response = read(system, token)  # waits for the position, at most 2 s
+                answers[response.status_code] = answers.get(response.status_code, 0) + 1
+                if response.status_code == 503:
+                    assert_unavailable(response)
+                    return False
+                assert response.status_code == 200, response.text
+                [meeting] = response.json()["meetings"]
+                assert meeting["registered_attendees"] == REGISTRATIONS
+                assert parse_token(response.headers["X-Consistency-Token"], topics).covers(
+                    parse_token(token, topics)
+                )
+                return True
+
+            await asyncio.to_thread(system.wait_for, answered, "the registrations again", 60)
+            print(f"after the restart ({comes_back}): {answers}")
+        finally:
+            system.stop()
+
+
+def assert_unavailable(response: httpx.Response) -> None:
+    assert response.status_code == 503, response.text
+    assert response.json() == {"error": "Service Unavailable"}
+    assert response.headers["retry-after"] == "1"
