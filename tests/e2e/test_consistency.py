@@ -35,7 +35,7 @@ from tests.system import System
 
 ORG = 5
 TOKEN = "consistency-token"
-FUTURE = {
+FUTURE: dict[str, Any] = {
     "start_time": "2099-05-23T15:00:00.000Z",
     "end_time": "2099-05-23T16:00:00.000Z",
     "max_attendees": 10_000,
@@ -263,7 +263,7 @@ async def test_a_client_echoing_its_token_never_reads_back_in_time_across_proces
     stop = asyncio.Event()
     streaming = asyncio.ensure_future(register_steadily(system, stop))
     rebuild = asyncio.ensure_future(
-        asyncio.to_thread(system.run, "projector", "rebuild", **REBUILD)
+        asyncio.to_thread(system.run, "projector", "rebuild", timeout_s=120, **REBUILD)
     )
     async with httpx.AsyncClient(timeout=10) as http:
         n = after = 0
