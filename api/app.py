@@ -27,7 +27,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.cache import AnswerCache
-from api.consistency import AppliedPosition
+from api.consistency import AppliedPosition, Positions
 from api.headers import Cors, NoSniff
 from api.lists import ListEndpoints
 from api.metrics import RequestMetrics, observe_applied, watch_cache
@@ -43,6 +43,7 @@ from events.logs import ensure_logging
 from events.topics import Topics
 from readmodel.applied import applied_channel
 from readmodel.connections import RedisClient, connect_redis
+from readmodel.errors import ReadModelUnavailable
 from readmodel.keys import Control, as_text
 from readmodel.positions import PositionBook
 from readmodel.reader import RedisHeartbeats, RedisPageReader
@@ -77,24 +78,24 @@ def limiter_of(settings: ApiSettings, redis: RedisClient) -> FailureLimiter | No
 
 
 def applied_position_of(settings: ApiSettings, redis: RedisClient) -> AppliedPosition:
-    """The served generation's applied position, read again by ``refresh``."""
+    """The served generation's applied position, read again by its ``refresh``."""
     control = Control(settings.key_prefix)
-    applied: AppliedPosition
 
-    async def refresh() -> None:
-        generation = await redis.get(control.current)
-        if generation is None:
-            applied.reset(None, {})
-            return
-        keyspace = control.keyspace(as_text(generation))
-        book = PositionBook(redis, keyspace, publish=False)
+    async def read() -> Positions:
         try:
-            applied.reset(keyspace.generation, await book.read())
-        finally:
-            await book.aclose()
+            generation = await redis.get(control.current)
+            if generation is None:
+                return None, {}
+            keyspace = control.keyspace(as_text(generation))
+            book = PositionBook(redis, keyspace, publish=False)
+            try:
+                return keyspace.generation, await book.read()
+            finally:
+                await book.aclose()
+        except RedisError as exc:
+            raise ReadModelUnavailable(f"cannot read the positions: {exc}") from exc
 
-    applied = AppliedPosition(Topics.with_prefix(settings.topic_prefix).names(), refresh)
-    return applied
+    return AppliedPosition(Topics.with_prefix(settings.topic_prefix).names(), read)
 
 
 def tracker_of(
@@ -120,11 +121,10 @@ def tracker_of(
                 await limiter.load(lists.clock())
             except RedisError as exc:
                 logger.warning("cannot read the blocked clients: %s", exc)
-        assert applied.refresh is not None
         try:
             await applied.refresh()
-        except RedisError as exc:
-            logger.warning("cannot read the read model's positions: %s", exc)
+        except ReadModelUnavailable as exc:
+            logger.warning("%s", exc)
 
     handlers: dict[bytes, Callable[[bytes, bytes], None]] = {
         Control(settings.key_prefix).positions_channel.encode(): (
@@ -148,6 +148,7 @@ def tracker_of(
         on_message=on_message,
         on_subscribed=subscribed,
         on_generation_change=lists.generation_changed,
+        on_lost=applied.forget,
     )
 
 
@@ -207,9 +208,14 @@ def create_app(settings: ApiSettings | None = None) -> Api:
         finally:
             stop.set()
             tracker.close()
+            # Let it end by itself: cancelled while it connects to Redis (to
+            # read the positions on every node), redis-py may lose a connection
+            # it has just opened, unclosed.
+            await asyncio.wait([tracking], timeout=2 * settings.redis_timeout_s)
             tracking.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await tracking
+            await applied.aclose()
             await follower
             if watcher is not None:
                 await watcher

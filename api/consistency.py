@@ -3,12 +3,19 @@
 Kept in process, so that checking a request's ``X-Consistency-Token`` costs no
 Redis round trip (docs/consistency.md):
 
-- ``reset`` takes the positions hashes read from every Redis node
-  (``readmodel.positions.PositionBook.read``) when the API starts, when the
-  served generation changes, and when the tracking connection comes back;
+- ``refresh`` reads the served generation and the positions hashes of every
+  Redis node (``read``: ``<prefix>:current``, then
+  ``readmodel.positions.PositionBook.read``) when the API starts, when the
+  tracking connection comes back, when a request finds that the generation
+  served has changed, and while a request waits. A read started before
+  another one that has already been taken is dropped, so the generation
+  never goes back to one a later read had replaced;
 - ``on_message`` takes what the projector publishes after each record of a
   batch's positions (``"<generation> <node> <topic>:<partition>:<next>,..."``),
-  so the position moves forward as soon as Redis holds the writes.
+  so the position moves forward as soon as Redis holds the writes;
+- ``forget`` drops it all when the tracking connection is lost: Redis may come
+  back without some writes (restarted, from an older snapshot), and their
+  positions with them; until the next ``refresh`` nothing counts as applied.
 
 A partition's position is the least over the nodes, as the projector records
 it: a node that lost writes lost their record too. The projector records the
@@ -18,9 +25,9 @@ next offset to apply; a token names the last record included, one less.
 header's bytes): clients send the same few tokens again and again (the last
 answer's, echoed), so the position each names is kept once parsed, and the
 tokens the position covers are kept until it moves (``known_covered``: a set
-lookup, no parsing). ``reach`` waits until the position covers a token,
-woken by every change, and asks ``refresh`` (a read of Redis) at most every
-``refresh_s`` while anyone waits, in case a message was lost.
+lookup, no parsing). ``reach`` waits until the position covers a token, woken
+by every change, and ``refresh``es at most every ``refresh_s`` while anyone
+waits, in case a message was lost.
 """
 
 from __future__ import annotations
@@ -38,6 +45,9 @@ logger = logging.getLogger(__name__)
 NodePositions = Mapping[Partition, int]
 """One node's positions: partition -> the next offset to apply there."""
 
+Positions = tuple[str | None, Mapping[str, NodePositions | None]]
+"""The generation served (None: none) and each node's positions in it, by node tag."""
+
 # Tokens kept (as parsed; as covered), and the longest kept: a client sends the
 # last token it got again, and every client of a quiet read model the same one.
 _TOKENS_KEPT = 1024
@@ -48,11 +58,11 @@ class AppliedPosition:
     def __init__(
         self,
         topics: Collection[str],
-        refresh: Callable[[], Awaitable[None]] | None = None,
+        read: Callable[[], Awaitable[Positions]] | None = None,
         refresh_s: float = 0.25,
     ) -> None:
         self.topics = frozenset(topics)
-        self.refresh = refresh
+        self.read = read
         self.refresh_s = refresh_s
         self.generation: str | None = None
         self.position = Position({})
@@ -63,6 +73,8 @@ class AppliedPosition:
         self._changed = asyncio.Event()
         self._last_refresh = 0.0
         self._refreshing: asyncio.Task[None] | None = None
+        self._reads_started = 0
+        self._read_taken = 0  # the number of the last read taken (or forgotten)
 
     # -- what Redis says ----------------------------------------------------------
 
@@ -71,6 +83,27 @@ class AppliedPosition:
         self.generation = generation
         self._nodes = {tag: dict(positions or {}) for tag, positions in nodes.items()}
         self._recompute()
+
+    async def refresh(self) -> None:
+        """Read the served generation and its positions again (``read``).
+
+        Raises what ``read`` raises. Taken only if no read started later has
+        been taken meanwhile: what Redis says moves on, never back.
+        """
+        if self.read is None:
+            return
+        self._reads_started += 1
+        number = self._reads_started
+        generation, nodes = await self.read()
+        if number > self._read_taken:
+            self._read_taken = number
+            self.reset(generation, nodes)
+
+    def forget(self) -> None:
+        """Nothing counts as applied until the next ``refresh`` (tracking was lost:
+        Redis may come back without some writes, and without their positions)."""
+        self._read_taken = self._reads_started  # reads under way may predate the loss
+        self.reset(None, {})
 
     def on_message(self, message: bytes) -> None:
         """A record of positions on one node, as the projector publishes it."""
@@ -83,7 +116,7 @@ class AppliedPosition:
             return  # a rebuild's generation, or one no longer served
         node = self._nodes.get(tag)
         if node is None:
-            self._refresh_soon()  # a node not read yet: the cluster changed
+            self.refresh_soon()  # a node not read yet: the cluster changed
             return
         moved = False
         for entry in entries.split(","):
@@ -108,11 +141,14 @@ class AppliedPosition:
                 offsets[partition] = next_offset - 1
         self.position = Position(offsets)
         self.token = format_token(self.position).encode()
-        self._covered.clear()
+        self._covered.clear()  # the generation changed, or the position moved
         self._changed.set()
         self._changed = asyncio.Event()
 
     # -- waiting ------------------------------------------------------------------
+
+    def covers(self, wanted: Position) -> bool:
+        return self.position.covers(wanted)
 
     def parse(self, token: bytes) -> Position:
         """The position a request's token names (``parse_token`` with the served
@@ -127,8 +163,8 @@ class AppliedPosition:
         return wanted
 
     def known_covered(self, token: bytes) -> bool:
-        """Whether ``covers_token`` said so since the position last moved: it
-        still covers the token. Never raises."""
+        """Whether ``covers_token`` said so since the position last moved (or the
+        generation changed): it still covers the token. Never raises."""
         return token in self._covered
 
     def covers_token(self, token: bytes) -> bool:
@@ -151,22 +187,29 @@ class AppliedPosition:
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
-            self._refresh_soon()
+            self.refresh_soon()
             changed = self._changed
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), min(left, self.refresh_s))
         return True
 
-    def _refresh_soon(self) -> None:
-        if self.refresh is None or self._refreshing is not None:
+    def refresh_soon(self) -> None:
+        """``refresh`` in the background, unless one runs or ran within ``refresh_s``."""
+        if self.read is None or self._refreshing is not None:
             return
         if time.monotonic() - self._last_refresh < self.refresh_s:
             return
         self._last_refresh = time.monotonic()
         self._refreshing = asyncio.create_task(self._run_refresh())
 
+    async def aclose(self) -> None:
+        """Let a ``refresh`` under way in the background end (the API is stopping)."""
+        refreshing = self._refreshing
+        if refreshing is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await refreshing
+
     async def _run_refresh(self) -> None:
-        assert self.refresh is not None
         try:
             await self.refresh()
         except Exception as exc:  # the next wait asks again

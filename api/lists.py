@@ -112,9 +112,12 @@ def page(
 
 @dataclass(frozen=True, slots=True)
 class Reached:
-    """A request's consistency token is applied; ``waited`` for it, or not;
+    """A request's consistency token is applied in ``generation``, at ``position``
+    (the answer's ``X-Consistency-Token``); ``waited`` for it, or not;
     ``headers`` to add to the answer (``Preference-Applied``)."""
 
+    generation: str | None
+    position: Header
     waited: bool
     headers: Headers
 
@@ -257,34 +260,41 @@ class ListEndpoints:
         key = (org or 0, member, series_id, number, size)
         synced = cache is not None and org is not None and await self._synced()
         extra: Headers = []
+        reached: Reached | None = None
         applied = self.applied
         if consistency is not None and not (
-            # Authenticated, no 422, a token found applied since the position last
-            # moved: nothing to check or wait for (the usual echo of an answer's token).
+            # Authenticated, no 422, a token found applied in the generation the
+            # cache holds since its position last moved: nothing to check or wait
+            # for (the usual echo of an answer's token); answered as without it.
             synced
             and cache is not None
             and org is not None
             and bad_parameter is None
             and applied is not None
+            and applied.generation == self._tracked()
             and applied.known_covered(consistency)
             and cache.granted(org, sha)
         ):
             granted = synced and cache is not None and org is not None and cache.granted(org, sha)
-            reached = await self._await_position(
-                scope, org, token, sha, granted, bad_parameter, consistency, prefer, now_ms
+            outcome = await self._await_position(
+                scope, org, token, sha, granted, bad_parameter, consistency, prefer, now_ms, synced
             )
-            if not isinstance(reached, Reached):
-                return reached  # 401, 422, 400 or 503
+            if not isinstance(outcome, Reached):
+                return outcome  # 401, 422, 400 or 503
+            reached = outcome
             extra = reached.headers
             if synced and reached.waited:
                 synced = await self._synced()  # the invalidations up to the position reached
+            if synced and self._tracked() != reached.generation:
+                synced = False  # the cache holds another generation's answers
         if synced and cache is not None and org is not None:
             if cache.granted(org, sha):
                 if bad_parameter:
                     return error(422, bad_parameter)
                 cached = cache.get(key, now_ms)
                 if cached is not None:
-                    return page(cached.body, cached.etag, condition, self._position(), *extra)
+                    position = self._position_of(self._tracked(), reached)
+                    return page(cached.body, cached.etag, condition, position, *extra)
             epoch = cache.epoch(org)
 
         try:
@@ -297,6 +307,7 @@ class ListEndpoints:
                 limit=0 if bad_parameter else size,  # only the token check
                 member_id=member,
                 token_sha=sha,
+                generation=None if reached is None else reached.generation,
             )
         except ReadModelUnavailable as exc:
             logger.warning("read model unavailable: %s", exc)
@@ -311,12 +322,40 @@ class ListEndpoints:
         tag = entity_tag(body).encode()
         if epoch is not None and cache is not None:
             cache.put(key, body, tag, now_ms, result.next_end_ms, epoch)
-        return page(body, tag, condition, self._position(), *extra)
+        return page(body, tag, condition, self._position_of(result.generation, reached), *extra)
 
-    def _position(self) -> Header:
-        """The ``X-Consistency-Token`` of an answer read now: the position applied."""
+    def _position_of(self, generation: str | None, reached: Reached | None) -> Header:
+        """The ``X-Consistency-Token`` of an answer read from ``generation``.
+
+        For a request with a token: the position it was reached at (the answer
+        comes from that generation, or from one swapped in since, which holds
+        everything it holds). Else the position applied now, if it is that
+        generation's; else none, while the position follows the generation.
+        """
+        if reached is not None:
+            return reached.position
         applied = self.applied
-        return _NO_POSITION if applied is None else (_TOKEN, applied.token)
+        if applied is None:
+            return _NO_POSITION
+        if applied.generation != generation:
+            applied.refresh_soon()
+            return _NO_POSITION
+        return (_TOKEN, applied.token)
+
+    def _tracked(self) -> str | None:
+        """The generation whose answers the cache holds."""
+        return None if self.tracker is None else self.tracker.generation
+
+    async def _served_generation(self, synced: bool) -> str | None:
+        """The generation served at some moment since the request began.
+
+        With tracking synced, the one it tracks (``sync`` has heard of any swap
+        before the request began); else read from Redis.
+        """
+        if synced:
+            return self._tracked()
+        keyspace = await self.reader.refresh()
+        return None if keyspace is None else keyspace.generation
 
     async def _await_position(
         self,
@@ -329,9 +368,16 @@ class ListEndpoints:
         text: bytes,
         prefer: str | None,
         now_ms: int,
+        synced: bool,
     ) -> Answer | Reached:
         """For a request with ``X-Consistency-Token``: its answer if it is an error,
-        else how the read model reached the position."""
+        else how the read model reached the position.
+
+        The position is that of a generation served since the request began
+        (``_served_generation``; read again when it is not the one whose
+        position is kept), so that the answer is never read from a generation
+        older than one an earlier answer came from (docs/consistency.md).
+        """
         if not granted:  # authentication comes first: the token check alone
             try:
                 checked = await self.reader.page(
@@ -348,18 +394,24 @@ class ListEndpoints:
         if applied is None:
             return error(503, UNAVAILABLE, self._unavailable)
         try:
-            if applied.covers_token(text):
-                return Reached(waited=False, headers=[])
             wanted = applied.parse(text)
         except InvalidToken:
             return error(400, INVALID_TOKEN)
+        try:
+            if applied.generation != await self._served_generation(synced):
+                await applied.refresh()  # a swap, or Redis came back: read it again
+        except ReadModelUnavailable as exc:
+            logger.warning("read model unavailable: %s", exc)
+            return error(503, UNAVAILABLE, self._unavailable)
+        if applied.covers_token(text):
+            return Reached(applied.generation, (_TOKEN, applied.token), False, [])
         wait_s, honored = self.max_wait_s, []
         asked = None if prefer is None else preferred_wait_s(prefer)
         if asked is not None and asked < wait_s:
             wait_s, honored = asked, [(b"preference-applied", b"wait=%d" % asked)]
         if not await applied.reach(wanted, wait_s):
             return error(503, UNAVAILABLE, [*self._unavailable, (_TOKEN, applied.token), *honored])
-        return Reached(waited=True, headers=honored)
+        return Reached(applied.generation, (_TOKEN, applied.token), True, honored)
 
     def _bearer(self, authorization: str | None) -> tuple[str, str] | None:
         """The bearer token of ``Authorization`` and its SHA-256, or None."""

@@ -25,7 +25,9 @@ so under load one PING serves many requests.
 While the connection is down, not yet tracking, or a PING goes unanswered
 for ``timeout_s``, ``sync()`` returns False at once and the cache is flushed:
 requests read Redis until tracking is back (reconnection every
-``reconnect_s``).
+``reconnect_s``). ``on_lost`` hears of each loss: what the connection heard
+before (the positions of ``api/consistency.py``) may be gone from a Redis that
+restarted.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ class InvalidationTracker:
         on_message: Callable[[bytes, bytes], None] | None = None,
         on_subscribed: Callable[[], Any] | None = None,
         on_generation_change: Callable[[], None] | None = None,
+        on_lost: Callable[[], None] | None = None,
         reconnect_s: float = 0.5,
     ) -> None:
         self.url = url
@@ -77,6 +80,7 @@ class InvalidationTracker:
         self.on_message = on_message
         self.on_subscribed = on_subscribed
         self.on_generation_change = on_generation_change
+        self.on_lost = on_lost
         self.reconnect_s = reconnect_s
         self.current_key = current_generation_key(prefix).encode()
         self.healthy = False  # tracking and subscribed: sync() can succeed
@@ -128,13 +132,16 @@ class InvalidationTracker:
             self._writer.close()
 
     def _lost(self) -> None:
-        """Not tracking: flush the cache, release every waiter (they read Redis)."""
+        """Not tracking: flush the cache, release every waiter (they read Redis),
+        tell ``on_lost`` (what was heard may be gone: Redis may have restarted)."""
         if self.healthy:
             logger.warning("answer cache off until invalidation tracking is back")
         self.healthy = False
         self.ready.clear()
         if self.cache is not None:
             self.cache.flush()
+        if self.on_lost is not None:
+            self.on_lost()
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None

@@ -12,7 +12,10 @@ old one is deleted once readers have moved over.
 - Building: while a rebuild fills a new generation, the live projector
   writes every batch to both (``Generations.writers``), so that nothing it
   applies during the rebuild is missing from the new generation after the
-  swap. It never writes a generation of another layout than its own: it
+  swap. It writes (and records) the new one first: at every moment after the
+  swap, the new generation holds whatever the old one holds, so a reader that
+  moves over never sees an older answer than one it saw before
+  (docs/consistency.md). It never writes a generation of another layout than its own: it
   writes the rebuild's generation alone then, or, when there is none, refuses
   (``LayoutMismatch``) until ``python -m projector rebuild`` makes one.
 - Swap (``swap``), abort (``drop_building``) and deletion
@@ -283,7 +286,7 @@ class Generations:
         self._layouts: dict[str, int] = {}  # a generation's layout never changes
 
     async def writers(self) -> list[RedisReadModel]:
-        """The served generation, and the one being rebuilt if any: those of
+        """The one being rebuilt if any, then the served generation: those of
         this code's layout (``LayoutMismatch`` when neither is)."""
         current, building = await self.redis.mget(self.control.current, self.control.building)
         names = [as_text(name) for name in (current, building) if name is not None]
@@ -309,7 +312,7 @@ class Generations:
             )
         self._layouts = {name: self._layouts[name] for name in names}
         self._stores = {name: self._stores.get(name) or self._store(name) for name in own}
-        return list(self._stores.values())
+        return list(reversed(self._stores.values()))  # the rebuild's first
 
     def _store(self, generation: str) -> RedisReadModel:
         return RedisReadModel(self.redis, self.control.keyspace(generation), self.retention)

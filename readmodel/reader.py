@@ -59,6 +59,7 @@ class Page:
     # The earliest end_time later than the read's now_ms among the organization's
     # meetings (None: none): until then, the answer cannot change by time alone.
     next_end_ms: int | None = None
+    generation: str | None = None  # the generation it was read from
 
 
 def token_sha256(token: str) -> str:
@@ -123,16 +124,25 @@ class RedisPageReader:
         limit: int,
         member_id: int | None = None,
         token_sha: str | None = None,
+        generation: str | None = None,
     ) -> Page | Denial:
         """A page of the list, or why the token may not read it.
 
         With ``member_id``, the page of that member's list: the meetings of the
-        organization's list the member is registered for or leads.
+        organization's list the member is registered for or leads. With
+        ``generation``, from that generation, unless it is found to be no longer
+        served (then from the one served, as always).
         """
         sha = token_sha or token_sha256(token)
+        chosen = None
+        if generation is not None and (
+            self.keyspace is None or self.keyspace.generation != generation
+        ):
+            chosen = Keyspace(self.prefix, generation)
         try:
             for _attempt in range(2):
-                keyspace = self.keyspace or await self.refresh()
+                keyspace = chosen or self.keyspace or await self.refresh()
+                chosen = None
                 if keyspace is None:
                     raise ReadModelUnavailable("no read model generation is being served")
                 layout = self._layouts.get(keyspace.generation) or await self._layout(keyspace)
@@ -172,7 +182,12 @@ class RedisPageReader:
                             ],
                         )
                     if reply[0] == 1:
-                        return Page(int(reply[1]), expand(reply[2]), _milliseconds(reply[3]))
+                        return Page(
+                            int(reply[1]),
+                            expand(reply[2]),
+                            _milliseconds(reply[3]),
+                            keyspace.generation,
+                        )
                 denial = await self._denial(keyspace, sha)
                 if denial is not None:
                     return denial

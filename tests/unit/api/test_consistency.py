@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from api.consistency import AppliedPosition
+from api.consistency import AppliedPosition, Positions
 from events.consistency import InvalidToken, Position, parse_token
 
 TOPICS = ("m", "r")
@@ -75,14 +75,13 @@ async def test_reach_gives_up_after_its_timeout() -> None:
 
 async def test_reach_reads_redis_again_when_no_message_comes() -> None:
     reads = 0
-    applied: AppliedPosition
 
-    async def refresh() -> None:
+    async def read() -> Positions:
         nonlocal reads
         reads += 1
-        applied.reset("3", {"p0": {("m", 0): 9}})
+        return "3", {"p0": {("m", 0): 9}}
 
-    applied = AppliedPosition(TOPICS, refresh=refresh, refresh_s=0.01)
+    applied = AppliedPosition(TOPICS, read=read, refresh_s=0.01)
     applied.reset("3", {"p0": {("m", 0): 1}})
     assert await applied.reach(token("m:0:4"), timeout_s=2)
     assert reads == 1
@@ -120,3 +119,58 @@ async def test_a_parsed_token_is_the_position_parse_token_gives() -> None:
     applied = AppliedPosition(TOPICS)
     for text in ("m:0:7,r:1:2", "m:0:7,r:1:2", "r:1:2,m:0:7,m:0:3", ""):
         assert applied.parse(text.encode()) == token(text)
+
+
+async def test_a_token_covered_in_one_generation_is_checked_again_in_the_next() -> None:
+    applied = AppliedPosition(TOPICS)
+    applied.reset("3", {"p0": {("m", 0): 10}})
+    assert applied.covers_token(b"m:0:9")
+    applied.reset("4", {"p0": {("m", 0): 2}})  # a swap to a generation not as far yet
+    assert not applied.known_covered(b"m:0:9")
+    assert not applied.covers_token(b"m:0:9")
+
+
+async def test_a_read_started_before_one_already_taken_is_dropped() -> None:
+    """A read that saw generation 3 ends after a later one that saw the swap to
+    4: the position stays in generation 4."""
+    gates = [asyncio.Event(), asyncio.Event()]
+    answers: list[Positions] = [("3", {"p0": {("m", 0): 5}}), ("4", {"p0": {("m", 0): 9}})]
+    reads = iter(range(2))
+
+    async def read() -> Positions:
+        number = next(reads)
+        await gates[number].wait()
+        return answers[number]
+
+    applied = AppliedPosition(TOPICS, read=read)
+    first = asyncio.create_task(applied.refresh())
+    await asyncio.sleep(0)
+    second = asyncio.create_task(applied.refresh())
+    await asyncio.sleep(0)
+    gates[1].set()
+    await second
+    gates[0].set()
+    await first
+    assert (applied.generation, applied.position) == ("4", token("m:0:8"))
+
+
+async def test_forget_drops_the_position_and_the_reads_under_way() -> None:
+    gate = asyncio.Event()
+
+    async def read() -> Positions:
+        await gate.wait()
+        return "3", {"p0": {("m", 0): 9}}
+
+    applied = AppliedPosition(TOPICS, read=read)
+    applied.reset("3", {"p0": {("m", 0): 5}})
+    under_way = asyncio.create_task(applied.refresh())
+    await asyncio.sleep(0)
+    applied.forget()  # Redis went away: what it said before may be lost
+    assert (applied.generation, applied.token) == (None, b"")
+    gate.set()
+    await under_way
+    assert (applied.generation, applied.token) == (None, b"")
+    applied.on_message(b"3 p0 m:0:12")  # the generation is read again first
+    assert not applied.position
+    await applied.refresh()
+    assert (applied.generation, applied.token) == ("3", b"m:0:8")
