@@ -58,6 +58,12 @@ class FlakyProxy(Started):
         time.sleep(seconds)
         self._call(self._listen())
 
+    @property
+    def open_connections(self) -> int:
+        """Connections not yet closed both ways: a client gone (killed) still has
+        one while what it sent before is passed on."""
+        return len(self._writers) // 2
+
     def hold(self) -> None:
         """Pass nothing on from now until ``release()``."""
         self._call(self._flow(False))

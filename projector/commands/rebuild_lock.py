@@ -33,6 +33,7 @@ from readmodel.keys import as_text
 from readmodel.scripts import lua_source
 
 POLL_S = 0.2
+TTL_ROUNDING_MS = 2  # PTTL is whole milliseconds
 
 
 class LockHeld(Exception):
@@ -135,17 +136,25 @@ class RebuildLock:
                 return
 
     async def _renewed_within(self, value: bytes | str) -> bool:
-        """Whether the holder renews the lock within ``patience_s``."""
+        """Whether the holder renews the lock within ``patience_s``.
+
+        A renewal changes the value, or (an older version's) makes the time to
+        live longer than it would be by now had nobody renewed it: the first
+        reading less the time since, counted from before each later reading is
+        sent, so a slow reply never passes for a renewal. (Comparing two
+        readings alone misses renewals that fall just before each of them.)
+        """
         ttl = await self.redis.pttl(self.key)
-        deadline = time.monotonic() + self.patience_s
+        read_at = time.monotonic()
+        deadline = read_at + self.patience_s
         while time.monotonic() < deadline:
             await asyncio.sleep(POLL_S)
+            elapsed_ms = (time.monotonic() - read_at) * 1000
             now_value, now_ttl = await self.redis.get(self.key), await self.redis.pttl(self.key)
             if now_value is None:
                 return False  # expired: nobody renewed it
-            if now_value != value or now_ttl > ttl:
+            if now_value != value or now_ttl > ttl - elapsed_ms + TTL_ROUNDING_MS:
                 return True
-            ttl = now_ttl
         return False
 
     async def renew(self) -> None:

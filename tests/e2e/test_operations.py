@@ -231,6 +231,8 @@ async def test_a_rebuild_killed_again_and_again_is_started_again_at_once(system:
         killed_at = 0
         for attempt in range(2, 5):
             rebuild.kill()
+            # What it sent before it died is still on its way through the link.
+            system.wait_for(lambda: link.open_connections == 0, "the killed rebuild's writes")
             killed_at = int((await progress_of(system)).get(b"events_done", total))
             assert killed_at < total, "the rebuild was to be killed while replaying"
             link.latency_s = 0.005
