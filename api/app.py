@@ -20,6 +20,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -32,6 +33,7 @@ from api.headers import Cors, NoSniff
 from api.lists import ListEndpoints
 from api.metrics import RequestMetrics, observe_applied, watch_cache
 from api.openapi import openapi_document
+from api.primaries import PrimaryWatcher
 from api.ratelimit import FailureLimiter, parse_networks
 from api.responses import error
 from api.routes import router, unavailable
@@ -152,6 +154,24 @@ def tracker_of(
     )
 
 
+def primary_watcher_of(
+    settings: ApiSettings, redis: RedisClient, applied: AppliedPosition
+) -> PrimaryWatcher | None:
+    """On a Redis Cluster, what hears of a primary that restarted or was replaced
+    (the tracking connection hears of its own node only): nothing counts as
+    applied until the positions are read again."""
+    if not isinstance(redis, RedisCluster):
+        return None
+
+    async def back() -> None:
+        try:
+            await applied.refresh()
+        except ReadModelUnavailable as exc:
+            logger.warning("%s", exc)
+
+    return PrimaryWatcher(settings.redis, applied.forget, back, settings.redis_timeout_s)
+
+
 class Api:
     """The API as served: ``lists`` in front of ``fastapi``, within CORS if configured."""
 
@@ -193,6 +213,8 @@ def create_app(settings: ApiSettings | None = None) -> Api:
             max_wait_s=settings.consistency_max_wait_ms / 1000,
         )
         tracking = asyncio.create_task(tracker.run())
+        primaries = primary_watcher_of(settings, redis, applied)
+        watching = None if primaries is None else asyncio.create_task(primaries.run())
         app.state.heartbeats = None
         if settings.ready_max_staleness_s:
             app.state.heartbeats = RedisHeartbeats(
@@ -208,6 +230,8 @@ def create_app(settings: ApiSettings | None = None) -> Api:
         finally:
             stop.set()
             tracker.close()
+            if primaries is not None:
+                primaries.close()
             # Let it end by itself: cancelled while it connects to Redis (to
             # read the positions on every node), redis-py may lose a connection
             # it has just opened, unclosed.
@@ -215,6 +239,11 @@ def create_app(settings: ApiSettings | None = None) -> Api:
             tracking.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await tracking
+            if watching is not None:
+                await asyncio.wait([watching], timeout=2 * settings.redis_timeout_s)
+                watching.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watching
             await applied.aclose()
             await follower
             if watcher is not None:

@@ -13,9 +13,11 @@ Redis round trip (docs/consistency.md):
 - ``on_message`` takes what the projector publishes after each record of a
   batch's positions (``"<generation> <node> <topic>:<partition>:<next>,..."``),
   so the position moves forward as soon as Redis holds the writes;
-- ``forget`` drops it all when the tracking connection is lost: Redis may come
-  back without some writes (restarted, from an older snapshot), and their
-  positions with them; until the next ``refresh`` nothing counts as applied.
+- ``forget`` drops it all when the tracking connection is lost, or on a Redis
+  Cluster when a primary restarted or was replaced (``api/primaries.py``):
+  Redis may come back without some writes (restarted, from an older
+  snapshot), and their positions with them; until the next ``refresh``
+  nothing counts as applied.
 
 A partition's position is the least over the nodes, as the projector records
 it: a node that lost writes lost their record too. The projector records the
