@@ -68,6 +68,10 @@ def print_top_frames(path: Path, title: str, n: int = 12) -> None:
     print(f"  {'self':>6}  function (innermost)")
     for name, count in frames.own.most_common(n):
         print(f"  {count / frames.samples:6.1%}  {name}")
-    print(f"  {'total':>6}  function (anywhere in the stack)")
-    for name, count in frames.total.most_common(n):
+    # The frames every stack of the main thread starts with (the interpreter,
+    # uvicorn's and asyncio's run) say nothing: left out.
+    root = max(frames.total.values())
+    print(f"  {'total':>6}  function (anywhere in the stack; the common root left out)")
+    inner = [(name, count) for name, count in frames.total.most_common() if count < root]
+    for name, count in inner[:n]:
         print(f"  {count / frames.samples:6.1%}  {name}")
