@@ -11,7 +11,10 @@
    over, delete the old generation.
 
 The API serves the old generation, kept up to date, until the swap; then the
-new one. ``--abort`` drops a paused rebuild and its generation.
+new one. ``--abort`` drops a paused rebuild and its generation. ``--if-lost``
+(a worker's rebuild of a lost read model, ``projector/worker/recovery.py``)
+rebuilds only if, once the lock is held, no generation is served: two workers
+that notice the loss at once rebuild it once.
 """
 
 from __future__ import annotations
@@ -81,6 +84,11 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--abort", action="store_true", help="drop a paused rebuild and its generation"
     )
+    parser.add_argument(
+        "--if-lost",
+        action="store_true",
+        help="only if no generation is served (a worker rebuilding a lost read model)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -141,6 +149,9 @@ async def run(settings: ProjectorSettings, args: argparse.Namespace) -> int:
         async with held(RebuildLock(redis, control.rebuild_lock, settings.rebuild_lock_ttl_s)):
             if args.abort:
                 return await abort(redis, control, settings)
+            if args.if_lost and await redis.exists(control.current):
+                print("projector rebuild: a generation is served again: nothing to rebuild")
+                return 0
             return await rebuild(redis, control, settings)
     except (LockError, NotBuilding, LockHeld, LockLost) as exc:
         print(f"projector rebuild: {exc}", file=sys.stderr)

@@ -8,7 +8,9 @@ API answers 503. ``SelfRebuild`` then runs the operator's own command,
 CPU, and the worker's event loop keeps its consumer alive):
 
 - one worker at a time runs it: a worker that sees the rebuild lock held
-  (another worker's rebuild, or an operator's) waits and checks again later;
+  (another worker's rebuild, or an operator's) waits and checks again later,
+  and a rebuild started by two workers at once runs once (``--if-lost``: the
+  second, once it holds the lock, finds the read model served again);
 - the rebuild points ``building`` at a new generation, and from then on every
   worker's live batches go there, as during an operator rebuild; the swap
   serves it and the API answers again, exactly;
@@ -31,7 +33,7 @@ from readmodel.keys import Control
 
 logger = logging.getLogger(__name__)
 
-REBUILD_COMMAND = (sys.executable, "-m", "projector", "rebuild")
+REBUILD_COMMAND = (sys.executable, "-m", "projector", "rebuild", "--if-lost")
 
 
 class SelfRebuild:

@@ -283,6 +283,22 @@ async def test_an_aborted_rebuild_leaves_the_served_generation_alone(system: Sys
     assert system.get("/readyz").json()["generation"] == "1"
 
 
+async def test_a_workers_rebuild_of_a_lost_read_model_finds_it_served_and_does_nothing(
+    system: System,
+) -> None:
+    """Two workers that notice a lost read model at once both start a rebuild
+    (``--if-lost``): the second, once it holds the lock, finds the first's
+    generation served, and replays nothing."""
+    await history_in_place(system, seed=7, events=200)
+
+    status, output = system.run("projector", "rebuild", "--if-lost", **FAST)
+
+    assert status == 0 and "nothing to rebuild" in output, output
+    assert await progress_of(system) == {}
+    assert await generation_keys(system, "2") == 0
+    assert system.get("/readyz").json()["generation"] == "1"
+
+
 async def test_verify_agrees_then_names_each_difference(system: System) -> None:
     history, organizations = await history_in_place(system, seed=4, events=3_000)
     status, output = system.run("projector", "verify")
