@@ -259,36 +259,32 @@ class ListEndpoints:
         epoch = None
         key = (org or 0, member, series_id, number, size)
         synced = cache is not None and org is not None and await self._synced()
+        granted = synced and cache is not None and org is not None and cache.granted(org, sha)
         extra: Headers = []
         reached: Reached | None = None
-        applied = self.applied
-        if consistency is not None and not (
-            # Authenticated, no 422, a token found applied in the generation the
-            # cache holds since its position last moved: nothing to check or wait
-            # for (the usual echo of an answer's token); answered as without it.
-            synced
-            and cache is not None
-            and org is not None
+        # With a 422 to give, the token is not looked at: the read below checks
+        # the API token alone, and a 401 comes before the 422 there.
+        if (
+            consistency is not None
             and bad_parameter is None
-            and applied is not None
-            and applied.generation == self._tracked()
-            and applied.known_covered(consistency)
-            and cache.granted(org, sha)
+            and not (granted and self._known_applied(consistency))
         ):
-            granted = synced and cache is not None and org is not None and cache.granted(org, sha)
             outcome = await self._await_position(
-                scope, org, token, sha, granted, bad_parameter, consistency, prefer, now_ms, synced
+                scope, org, token, sha, granted, consistency, prefer, now_ms, synced
             )
             if not isinstance(outcome, Reached):
-                return outcome  # 401, 422, 400 or 503
+                return outcome  # 401, 400 or 503
             reached = outcome
             extra = reached.headers
             if synced and reached.waited:
                 synced = await self._synced()  # the invalidations up to the position reached
+                granted = (
+                    synced and cache is not None and org is not None and cache.granted(org, sha)
+                )
             if synced and self._tracked() != reached.generation:
                 synced = False  # the cache holds another generation's answers
         if synced and cache is not None and org is not None:
-            if cache.granted(org, sha):
+            if granted:
                 if bad_parameter:
                     return error(422, bad_parameter)
                 cached = cache.get(key, now_ms)
@@ -346,6 +342,17 @@ class ListEndpoints:
         """The generation whose answers the cache holds."""
         return None if self.tracker is None else self.tracker.generation
 
+    def _known_applied(self, token: bytes) -> bool:
+        """Whether the token is known to be applied in the generation the cache
+        holds (the usual echo of an answer's token): nothing to parse, read or
+        wait for, and the request is answered as one without it."""
+        applied = self.applied
+        return (
+            applied is not None
+            and applied.generation == self._tracked()
+            and applied.known_covered(token)
+        )
+
     async def _served_generation(self, synced: bool) -> str | None:
         """The generation served at some moment since the request began.
 
@@ -364,7 +371,6 @@ class ListEndpoints:
         token: str,
         sha: str,
         granted: bool,
-        bad_parameter: str | None,
         text: bytes,
         prefer: str | None,
         now_ms: int,
@@ -377,26 +383,22 @@ class ListEndpoints:
         (``_served_generation``; read again when it is not the one whose
         position is kept), so that the answer is never read from a generation
         older than one an earlier answer came from (docs/consistency.md).
+
+        Authentication comes first (``_refused``) where this answers without
+        reading the page: the 400 and the wait. A token already covered goes
+        on to the page's read, which checks the API token in the same call.
         """
-        if not granted:  # authentication comes first: the token check alone
-            try:
-                checked = await self.reader.page(
-                    org, token, None, now_ms=now_ms, offset=0, limit=0, token_sha=sha
-                )
-            except ReadModelUnavailable as exc:
-                logger.warning("read model unavailable: %s", exc)
-                return error(503, UNAVAILABLE, self._unavailable)
-            if isinstance(checked, Denial):
-                return await self._denied(checked, scope, now_ms)
-        if bad_parameter:
-            return error(422, bad_parameter)
         applied = self.applied
         if applied is None:
-            return error(503, UNAVAILABLE, self._unavailable)
+            return await self._refused(scope, org, token, sha, granted, now_ms) or error(
+                503, UNAVAILABLE, self._unavailable
+            )
         try:
             wanted = applied.parse(text)
         except InvalidToken:
-            return error(400, INVALID_TOKEN)
+            return await self._refused(scope, org, token, sha, granted, now_ms) or error(
+                400, INVALID_TOKEN
+            )
         try:
             if applied.generation != await self._served_generation(synced):
                 await applied.refresh()  # a swap, or Redis came back: read it again
@@ -405,6 +407,9 @@ class ListEndpoints:
             return error(503, UNAVAILABLE, self._unavailable)
         if applied.covers_token(text):
             return Reached(applied.generation, (_TOKEN, applied.token), False, [])
+        refused = await self._refused(scope, org, token, sha, granted, now_ms)
+        if refused is not None:
+            return refused
         wait_s, honored = self.max_wait_s, []
         asked = None if prefer is None else preferred_wait_s(prefer)
         if asked is not None and asked < wait_s:
@@ -412,6 +417,24 @@ class ListEndpoints:
         if not await applied.reach(wanted, wait_s):
             return error(503, UNAVAILABLE, [*self._unavailable, (_TOKEN, applied.token), *honored])
         return Reached(applied.generation, (_TOKEN, applied.token), True, honored)
+
+    async def _refused(
+        self, scope: Scope, org: int | None, token: str, sha: str, granted: bool, now_ms: int
+    ) -> Answer | None:
+        """The answer to a request whose API token may not read the list (or a
+        503), from the token check alone; None when it may."""
+        if granted:
+            return None
+        try:
+            checked = await self.reader.page(
+                org, token, None, now_ms=now_ms, offset=0, limit=0, token_sha=sha
+            )
+        except ReadModelUnavailable as exc:
+            logger.warning("read model unavailable: %s", exc)
+            return error(503, UNAVAILABLE, self._unavailable)
+        if isinstance(checked, Denial):
+            return await self._denied(checked, scope, now_ms)
+        return None
 
     def _bearer(self, authorization: str | None) -> tuple[str, str] | None:
         """The bearer token of ``Authorization`` and its SHA-256, or None."""

@@ -25,9 +25,9 @@ so under load one PING serves many requests.
 While the connection is down, not yet tracking, or a PING goes unanswered
 for ``timeout_s``, ``sync()`` returns False at once and the cache is flushed:
 requests read Redis until tracking is back (reconnection every
-``reconnect_s``). ``on_lost`` hears of each loss: what the connection heard
-before (the positions of ``api/consistency.py``) may be gone from a Redis that
-restarted.
+``reconnect_s``). ``on_lost`` hears of each loss but a swap: what the
+connection heard before (the positions of ``api/consistency.py``) may be gone
+from a Redis that restarted.
 """
 
 from __future__ import annotations
@@ -53,6 +53,11 @@ INVALIDATE = b"__redis__:invalidate"
 
 class TrackingLost(Exception):
     """The tracking connection closed, failed, or must track other prefixes."""
+
+
+class GenerationChanged(TrackingLost):
+    """Another generation is served (a rebuild's swap): tracked again, and Redis
+    lost nothing, so ``on_lost`` is not told."""
 
 
 _PING = encode("PING")
@@ -131,16 +136,17 @@ class InvalidationTracker:
         if self._writer is not None:
             self._writer.close()
 
-    def _lost(self) -> None:
+    def _lost(self, heard_may_be_gone: bool = True) -> None:
         """Not tracking: flush the cache, release every waiter (they read Redis),
-        tell ``on_lost`` (what was heard may be gone: Redis may have restarted)."""
+        tell ``on_lost`` unless only the generation changed (else what was heard
+        may be gone: Redis may have restarted)."""
         if self.healthy:
             logger.warning("answer cache off until invalidation tracking is back")
         self.healthy = False
         self.ready.clear()
         if self.cache is not None:
             self.cache.flush()
-        if self.on_lost is not None:
+        if self.on_lost is not None and heard_may_be_gone:
             self.on_lost()
         if self._deadline is not None:
             self._deadline.cancel()
@@ -156,15 +162,17 @@ class InvalidationTracker:
     async def run(self) -> None:
         """Keep the connection up until ``close()`` (a background task)."""
         while not self._stop.is_set():
+            heard_may_be_gone = True
             try:
                 await self._session()
             except (OSError, EOFError, TrackingLost, hiredis.ProtocolError, TimeoutError) as exc:
+                heard_may_be_gone = not isinstance(exc, GenerationChanged)
                 if not self._stop.is_set():
                     logger.info("invalidation connection: %s", exc or type(exc).__name__)
             except Exception:
                 logger.exception("invalidation connection failed")
             finally:
-                self._lost()
+                self._lost(heard_may_be_gone)
                 if self._writer is not None:
                     self._writer.close()
                     self._writer = None
@@ -239,7 +247,7 @@ class InvalidationTracker:
             finally:
                 writer.close()
         if (None if current is None else current.decode()) != generation:
-            raise TrackingLost("the served generation changed while tracking started")
+            raise GenerationChanged("the served generation changed while tracking started")
 
     async def _open(
         self, parser: hiredis.Reader
@@ -279,7 +287,7 @@ class InvalidationTracker:
             if key == self.current_key:
                 if self.on_generation_change is not None:
                     self.on_generation_change()
-                raise TrackingLost("the served generation changed")
+                raise GenerationChanged("the served generation changed")
             org = organization_of(key)
             if org is not None:
                 cache.invalidate(org)
