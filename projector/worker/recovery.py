@@ -8,9 +8,10 @@ API answers 503. ``SelfRebuild`` then runs the operator's own command,
 CPU, and the worker's event loop keeps its consumer alive):
 
 - one worker at a time runs it: a worker that sees the rebuild lock held
-  (another worker's rebuild, or an operator's) waits and checks again later,
-  and a rebuild started by two workers at once runs once (``--if-lost``: the
-  second, once it holds the lock, finds the read model served again);
+  (another worker's rebuild, or an operator's) waits and checks again later;
+  a rebuild started by two workers at once runs once (the second exits 1 on
+  the lock held, or, ``--if-lost``, once it gets the lock after the swap,
+  finds the read model served again and replays nothing);
 - the rebuild points ``building`` at a new generation, and from then on every
   worker's live batches go there, as during an operator rebuild; the swap
   serves it and the API answers again, exactly;

@@ -286,9 +286,9 @@ async def test_an_aborted_rebuild_leaves_the_served_generation_alone(system: Sys
 async def test_a_workers_rebuild_of_a_lost_read_model_finds_it_served_and_does_nothing(
     system: System,
 ) -> None:
-    """Two workers that notice a lost read model at once both start a rebuild
-    (``--if-lost``): the second, once it holds the lock, finds the first's
-    generation served, and replays nothing."""
+    """``rebuild --if-lost`` (a worker's, for a lost read model) that finds a
+    generation served once it holds the lock replays nothing: as when a second
+    worker's gets the lock after the first worker's rebuild has swapped."""
     await history_in_place(system, seed=7, events=200)
 
     status, output = system.run("projector", "rebuild", "--if-lost", **FAST)
