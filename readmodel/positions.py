@@ -45,15 +45,15 @@ import asyncio
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
-from redis.exceptions import NoScriptError
 
 from readmodel.connections import RedisClient
 from readmodel.keys import Control, Keyspace, as_text
-from readmodel.scripts import Script
+from readmodel.scripts import Script, ScriptSet
 
 logger = logging.getLogger(__name__)
 
@@ -163,6 +163,7 @@ class PositionBook:
         self.wait_timeout_ms = wait_timeout_ms
         self.channel = Control(keyspace.prefix).positions_channel if publish else ""
         self._script = Script("positions")
+        self._scripts = ScriptSet(self._script)
         self._nodes: list[Node] | None = None
         self._clients: dict[str, Redis] = {}
         self._owners: dict[str, str] = {}  # tag -> node name, as chosen
@@ -198,17 +199,15 @@ class PositionBook:
 
     async def _record_on(self, node: Node, args: list[Any]) -> list[Any]:
         message = f"{self.keyspace.generation} {node.tag}"
-        try:
-            return await self._evalsha_then_wait(node, [self.channel, message, *args])
-        except NoScriptError:
-            await node.client.script_load(self._script.source)
-            return await self._evalsha_then_wait(node, [self.channel, message, *args])
+        return await self._scripts.run(
+            node.client, partial(self._evalsha_then_wait, node, [self.channel, message, *args])
+        )
 
     async def _evalsha_then_wait(self, node: Node, args: list[Any]) -> list[Any]:
         # One connection for both: WAIT counts the writes up to this
         # connection's last command, which is the record.
         pipe = node.client.pipeline(transaction=False)
-        pipe.evalsha(self._script.sha, 1, node.key, *args)
+        self._script.queue(pipe, [node.key], args)
         if self.min_replicas:
             pipe.execute_command("WAIT", self.min_replicas, self.wait_timeout_ms)
         replies = await pipe.execute()

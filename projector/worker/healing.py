@@ -91,9 +91,8 @@ class Cursor:
 
     Per partition, the offset after the last record delivered: a record at or
     past it continues the run from there (whatever the log skipped between
-    was nothing to apply). Unknown (None) after a seek back and before the
-    first record of a newly assigned partition (``assigned`` gives it the
-    committed offset, where the consumer starts).
+    was nothing to apply). Unknown after a seek back and before the first
+    record of a newly assigned partition: a run then starts at the record.
     """
 
     def __init__(self) -> None:
@@ -129,11 +128,6 @@ class Cursor:
                 runs.append(Run(key[0], key[1], first, offset + 1))
             self.next[key] = offset + 1
         return runs
-
-    def assigned(self, committed: Mapping[Partition, int]) -> None:
-        for key, offset in committed.items():
-            self.next[key] = offset
-            self.rereads.pop(key, None)
 
     def revoked(self, partitions: Iterable[Partition]) -> None:
         for key in partitions:
